@@ -1,0 +1,54 @@
+// Error and Result: every failure carries what was attempted, on which path or id, and errno.
+#pragma once
+
+#include <cerrno>
+#include <expected>
+#include <string>
+#include <utility>
+
+namespace wmrun {
+
+struct Error {
+    std::string op;      // what failed: "mount overlay", "open", "parse config.json"
+    std::string path;    // the path, container id or JSON field it failed on; may be empty
+    int err = 0;         // errno, or 0 when `detail` explains the failure
+    std::string detail;  // the reason when there is no errno
+
+    // "<op>: <path>: <strerror(err) or detail>", skipping empty parts.
+    std::string message() const;
+};
+
+template <class T = void>
+using Result = std::expected<T, Error>;
+
+// An error from a syscall; reads errno unless told otherwise.
+inline std::unexpected<Error> sys_error(std::string op, std::string path = {}, int err = errno) {
+    return std::unexpected(Error{std::move(op), std::move(path), err, {}});
+}
+
+// An error with a reason instead of an errno.
+inline std::unexpected<Error> fail(std::string op, std::string path, std::string detail,
+                                   int err = 0) {
+    return std::unexpected(Error{std::move(op), std::move(path), err, std::move(detail)});
+}
+
+// Adds an outer step to an error on its way up: "create container: <inner>".
+Error with_context(Error e, const std::string& outer);
+
+}  // namespace wmrun
+
+// Propagates the error of a Result-returning expression; yields its value otherwise.
+#define WM_TRY(expr)                                         \
+    ({                                                       \
+        auto wm_try_result_ = (expr);                        \
+        if (!wm_try_result_)                                 \
+            return std::unexpected(std::move(wm_try_result_).error()); \
+        std::move(wm_try_result_).value();                   \
+    })
+
+#define WM_CHECK(expr)                                       \
+    do {                                                     \
+        auto wm_check_result_ = (expr);                      \
+        if (!wm_check_result_)                               \
+            return std::unexpected(std::move(wm_check_result_).error()); \
+    } while (0)

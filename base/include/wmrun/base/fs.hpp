@@ -1,0 +1,33 @@
+// Host-side file helpers: whole-file reads, crash-safe writes, directory creation.
+// Paths here are trusted host paths (state dir, bundle); container paths go through path.hpp.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/base/unique_fd.hpp"
+
+namespace wmrun {
+
+Result<UniqueFd> open_file(const std::string& path, int flags, mode_t mode = 0);
+Result<std::string> read_file(const std::string& path);
+Result<std::string> read_fd(int fd, const std::string& name_for_errors);
+Result<> write_all(int fd, std::string_view data, const std::string& name_for_errors);
+
+// Writes to "<path>.tmp-<pid>", fsyncs, renames over path and fsyncs the directory, so a crash
+// leaves either the old or the new content, never a mix.
+Result<> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+
+// Writes a small value to an existing file, as for /proc and cgroup files.
+Result<> write_file(const std::string& path, std::string_view data);
+
+// mkdir -p; existing directories are fine.
+Result<> mkdir_all(const std::string& path, mode_t mode = 0755);
+
+// rm -rf without crossing mount points; a missing path is fine.
+Result<> remove_all(const std::string& path);
+
+bool path_exists(const std::string& path);
+
+}  // namespace wmrun
