@@ -12,14 +12,8 @@ std::string Error::message() const {
         out += part;
     };
     add(path);
-    if (err != 0 && !detail.empty()) {
-        add(detail);
-        add(std::strerror(err));
-    } else if (err != 0) {
-        add(std::strerror(err));
-    } else {
-        add(detail);
-    }
+    // A detail says more than the errno it came with; the errno text is for syscall failures.
+    add(detail.empty() && err != 0 ? std::string(std::strerror(err)) : detail);
     return out;
 }
 

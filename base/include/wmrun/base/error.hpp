@@ -38,17 +38,19 @@ Error with_context(Error e, const std::string& outer);
 }  // namespace wmrun
 
 // Propagates the error of a Result-returning expression; yields its value otherwise.
-#define WM_TRY(expr)                                         \
-    ({                                                       \
-        auto wm_try_result_ = (expr);                        \
-        if (!wm_try_result_)                                 \
-            return std::unexpected(std::move(wm_try_result_).error()); \
-        std::move(wm_try_result_).value();                   \
+// The temporary's name is unique per use so nested uses do not shadow each other.
+#define WM_CONCAT_INNER_(a, b) a##b
+#define WM_CONCAT_(a, b) WM_CONCAT_INNER_(a, b)
+#define WM_TRY(expr) WM_TRY_IMPL_(expr, WM_CONCAT_(wm_try_result_, __COUNTER__))
+#define WM_TRY_IMPL_(expr, name)                                       \
+    ({                                                                 \
+        auto name = (expr);                                            \
+        if (!name) return std::unexpected(std::move(name).error());   \
+        std::move(name).value();                                       \
     })
 
-#define WM_CHECK(expr)                                       \
-    do {                                                     \
-        auto wm_check_result_ = (expr);                      \
-        if (!wm_check_result_)                               \
-            return std::unexpected(std::move(wm_check_result_).error()); \
+#define WM_CHECK(expr)                                                         \
+    do {                                                                       \
+        auto wm_check_result_ = (expr);                                        \
+        if (!wm_check_result_) return std::unexpected(std::move(wm_check_result_).error()); \
     } while (0)

@@ -1,0 +1,40 @@
+// Unpacking one layer blob (layer.md) into the store's layers/<diff-id hex>/, with whiteouts
+// converted to overlayfs form, verifying the blob's digest and size and the diff-id on the way.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/overlay/image.hpp"
+
+namespace wmrun::overlay {
+
+// root: whiteouts are char 0/0 devices, opaque dirs carry trusted.overlay.opaque=y; device
+// nodes are made. rootless: opaque dirs carry user.overlay.opaque=y (mount with userxattr);
+// whiteouts stay char 0/0, which the kernel lets anyone create (Linux 5.8+); other device
+// nodes are rejected.
+enum class WhiteoutMode { root, rootless };
+
+struct UnpackOptions {
+    WhiteoutMode mode = WhiteoutMode::root;
+    // Called as compressed bytes are read, with the running count; must be cheap.
+    std::function<void(std::uint64_t)> on_bytes;
+};
+
+struct UnpackResult {
+    std::string path;  // <layers_dir>/<diff-id hex>
+    std::uint64_t compressed_bytes = 0;
+    std::uint64_t uncompressed_bytes = 0;
+    bool already_present = false;  // nothing was read
+};
+
+// Reads `blob_path` as described by `layer`, unpacks into a temp dir under `layers_dir` and
+// renames it to <layers_dir>/<diff_id hex> once complete and synced. A hostile or corrupt
+// layer is rejected and leaves nothing behind.
+Result<UnpackResult> unpack_layer(const std::string& blob_path, const Descriptor& layer,
+                                  const Digest& diff_id, const std::string& layers_dir,
+                                  const UnpackOptions& options = {});
+
+}  // namespace wmrun::overlay

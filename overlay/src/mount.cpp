@@ -1,0 +1,161 @@
+#include "wmrun/overlay/mount.hpp"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "wmrun/base/fs.hpp"
+#include "wmrun/base/path.hpp"
+#include "wmrun/base/syscall.hpp"
+
+namespace wmrun::overlay {
+
+namespace {
+
+// From <sys/mount.h>, which glibc 2.36 cannot include alongside <linux/mount.h>.
+constexpr int kMntDetach = 2;
+constexpr int kUmountNoFollow = 8;
+
+// fsconfig copies string values with strndup_user(value, 256): longer ones are EINVAL.
+constexpr std::size_t kMaxValue = 255;
+
+// The kernel explains a failed fsconfig in the context's log ("e overlay: ..."), which is
+// far more useful than a bare EINVAL.
+std::string kernel_log(int fsfd) {
+    std::string out;
+    char buf[512];
+    for (;;) {
+        ssize_t n = ::read(fsfd, buf, sizeof buf - 1);
+        if (n <= 0) break;
+        std::string line(buf, static_cast<std::size_t>(n));
+        if (line.size() > 2 && line[1] == ' ') line = line.substr(2);
+        out += (out.empty() ? "" : "; ") + line;
+    }
+    return out;
+}
+
+struct Config {
+    int fsfd;
+    const std::string& target;
+
+    Result<> set(const char* key, const std::string& value) {
+        if (sys::fsconfig(fsfd, FSCONFIG_SET_STRING, key, value.c_str(), 0) < 0)
+            return error(std::string("fsconfig ") + key + "=" + value);
+        return {};
+    }
+    Result<> flag(const char* key) {
+        if (sys::fsconfig(fsfd, FSCONFIG_SET_FLAG, key, nullptr, 0) < 0)
+            return error(std::string("fsconfig ") + key);
+        return {};
+    }
+    Result<> create() {
+        if (sys::fsconfig(fsfd, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0)
+            return error("create overlay");
+        return {};
+    }
+    std::unexpected<Error> error(const std::string& op) {
+        int e = errno;
+        return std::unexpected(Error{op, target, e, kernel_log(fsfd)});
+    }
+};
+
+// A path short enough for one fsconfig value: as given, or through the fd we hold.
+std::string short_path(const std::string& path, const UniqueFd& fd) {
+    return path.size() <= kMaxValue ? path : fd_path(fd.get());
+}
+
+Result<UniqueFd> configured(const OverlaySpec& spec, const std::vector<UniqueFd>& lower_fds,
+                            const UniqueFd& upper_fd, const UniqueFd& work_fd, bool plus) {
+    UniqueFd fsfd(sys::fsopen("overlay", FSOPEN_CLOEXEC));
+    if (!fsfd) return sys_error("fsopen overlay", spec.target);
+    Config c{fsfd.get(), spec.target};
+    WM_CHECK(c.set("source", "wmrun"));
+    if (spec.mode == WhiteoutMode::rootless) WM_CHECK(c.flag("userxattr"));
+    if (plus) {
+        // Linux 6.8+: one layer per call, so the layer count is not bounded by a value's size.
+        for (std::size_t i = 0; i < spec.lower.size(); ++i)
+            WM_CHECK(c.set("lowerdir+", short_path(spec.lower[i], lower_fds[i])));
+    } else {
+        // Older kernels: one "a:b:c" value. fd paths keep each layer to ~17 characters.
+        std::string value;
+        for (std::size_t i = 0; i < spec.lower.size(); ++i)
+            value += (i ? ":" : "") + fd_path(lower_fds[i].get());
+        if (value.size() > kMaxValue)
+            return fail("mount overlay", spec.target,
+                        std::to_string(spec.lower.size()) +
+                            " layers do not fit one lowerdir value on this kernel (needs "
+                            "Linux 6.8 for lowerdir+)");
+        WM_CHECK(c.set("lowerdir", value));
+    }
+    if (!spec.options.read_only) {
+        WM_CHECK(c.set("upperdir", short_path(spec.upper, upper_fd)));
+        WM_CHECK(c.set("workdir", short_path(spec.work, work_fd)));
+    }
+    WM_CHECK(c.create());
+    return fsfd;
+}
+
+long raw_umount(const std::string& target, int flags) {
+    return ::syscall(SYS_umount2, target.c_str(), flags);
+}
+
+}  // namespace
+
+OverlayMount& OverlayMount::operator=(OverlayMount&& o) noexcept {
+    if (this != &o) {
+        (void)unmount();
+        target_ = std::exchange(o.target_, {});
+    }
+    return *this;
+}
+
+Result<> OverlayMount::unmount() {
+    if (target_.empty()) return {};
+    auto r = unmount_overlay(target_);
+    target_.clear();
+    return r;
+}
+
+Result<> unmount_overlay(const std::string& target) {
+    if (raw_umount(target, kUmountNoFollow) == 0) return {};
+    if (errno == EBUSY && raw_umount(target, kMntDetach | kUmountNoFollow) == 0) return {};
+    return sys_error("umount", target);
+}
+
+Result<OverlayMount> mount_overlay(const OverlaySpec& spec) {
+    if (spec.lower.empty()) return fail("mount overlay", spec.target, "no lower layers");
+    if (spec.options.read_only && spec.lower.size() < 2)
+        return fail("mount overlay", spec.target, "a read-only overlay needs two or more layers");
+    if (!spec.options.read_only && (spec.upper.empty() || spec.work.empty()))
+        return fail("mount overlay", spec.target, "needs an upper and a work directory");
+
+    std::vector<UniqueFd> lower_fds;
+    for (const auto& l : spec.lower)
+        lower_fds.push_back(WM_TRY(open_file(l, O_PATH | O_DIRECTORY)));
+    UniqueFd upper_fd, work_fd;
+    if (!spec.options.read_only) {
+        upper_fd = WM_TRY(open_file(spec.upper, O_PATH | O_DIRECTORY));
+        work_fd = WM_TRY(open_file(spec.work, O_PATH | O_DIRECTORY));
+    }
+
+    Result<UniqueFd> fsfd = std::unexpected(Error{});
+    if (!spec.options.single_lowerdir) {
+        fsfd = configured(spec, lower_fds, upper_fd, work_fd, true);
+        // Before 6.8, "lowerdir+" is unknown: EINVAL at fsconfig or at create.
+        if (!fsfd && fsfd.error().err != EINVAL) return std::unexpected(fsfd.error());
+    }
+    if (!fsfd) fsfd = configured(spec, lower_fds, upper_fd, work_fd, false);
+    if (!fsfd) return std::unexpected(with_context(fsfd.error(), "mount overlay"));
+
+    UniqueFd mnt(
+        sys::fsmount(fsfd->get(), FSMOUNT_CLOEXEC, spec.options.read_only ? MOUNT_ATTR_RDONLY : 0));
+    if (!mnt) return sys_error("fsmount overlay", spec.target);
+    auto target = WM_TRY(open_file(spec.target, O_PATH | O_DIRECTORY | O_NOFOLLOW));
+    if (sys::move_mount(mnt.get(), "", target.get(), "",
+                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return sys_error("move_mount overlay", spec.target);
+    return OverlayMount(spec.target);
+}
+
+}  // namespace wmrun::overlay

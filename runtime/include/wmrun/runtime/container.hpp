@@ -1,0 +1,88 @@
+// The container lifecycle of runtime.md, as the `wmrun` commands call it.
+// Nothing here prints or exits; results and errors go back to tools/.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/base/json.hpp"
+#include "wmrun/runtime/state.hpp"
+
+namespace wmrun::runtime {
+
+struct GlobalOptions {
+    std::string root;  // state root (--root)
+    bool systemd_cgroup = false;
+    bool rootless = false;  // running without host root privileges
+};
+
+struct CreateOptions {
+    std::string id;
+    std::string bundle;          // absolute
+    std::string pid_file;        // empty: none
+    std::string console_socket;  // empty: none
+    std::string pidfd_socket;    // empty: none
+    bool no_pivot = false;
+    bool no_new_keyring = false;
+    unsigned preserve_fds = 0;   // fds 3 .. 3+N-1 pass into the container
+};
+
+// create: everything up to the point where the init waits for `start`.
+// On return no wmrun process stays behind; the container's init is its own.
+Result<ContainerState> create_container(const GlobalOptions& g, const CreateOptions& o);
+
+// start: lets a created container exec its process.
+Result<> start_container(const GlobalOptions& g, const std::string& id);
+
+// run in the foreground: create, start, forward signals, wait; returns the exit status
+// (128+signal when killed) and removes the container afterwards, as runc does.
+Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool detach);
+
+Result<OrderedJson> container_state(const GlobalOptions& g, const std::string& id);
+
+// Parses "KILL", "SIGKILL", "9"; errors name the signal.
+Result<int> parse_signal(const std::string& name);
+Result<> kill_container(const GlobalOptions& g, const std::string& id, int signal, bool all);
+
+Result<> delete_container(const GlobalOptions& g, const std::string& id, bool force);
+
+struct ListEntry {
+    ContainerState state;
+    Status status;
+};
+Result<std::vector<ListEntry>> list_containers(const GlobalOptions& g);
+
+// The pids (as seen from the host) of every process in the container.
+Result<std::vector<pid_t>> container_pids(const GlobalOptions& g, const std::string& id);
+
+Result<> pause_container(const GlobalOptions& g, const std::string& id);
+Result<> resume_container(const GlobalOptions& g, const std::string& id);
+
+struct ExecOptions {
+    std::string id;
+    std::optional<Json> process;  // a full process object (--process), else built from the fields
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string cwd;
+    std::string user;  // "uid[:gid]"
+    std::vector<std::string> additional_gids;
+    bool tty = false;
+    bool detach = false;
+    std::string pid_file;
+    std::string console_socket;
+    std::string pidfd_socket;
+    unsigned preserve_fds = 0;
+    bool no_new_privs = false;
+    std::vector<std::string> caps;
+};
+// Returns the exit status in the foreground, 0 when detached.
+Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o);
+
+// The runtime-spec "features" document for this build.
+OrderedJson features();
+
+}  // namespace wmrun::runtime

@@ -1,0 +1,80 @@
+// The state store under --root: one directory per container holding state.json (the OCI state
+// plus wmrun's own fields), a lock file, and exec.fifo while the container is created but not
+// started. Commands on one container serialise on its lock; different containers do not share one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/base/json.hpp"
+#include "wmrun/base/unique_fd.hpp"
+
+namespace wmrun::runtime {
+
+enum class Status { creating, created, running, paused, stopped };
+const char* status_name(Status s);
+
+struct ContainerState {
+    std::string id;
+    std::string oci_version;
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;  // of pid, from /proc/PID/stat: guards against pid reuse
+    std::string bundle;
+    std::string rootfs;
+    std::string created;  // RFC 3339, UTC
+    std::string owner;
+    std::map<std::string, std::string> annotations;
+    Json cgroup;            // what cgroups::Manager::save() returned; null when none
+    bool systemd_cgroup = false;
+    bool rootless = false;
+    bool started = false;   // the user process was exec'ed (start ran)
+};
+
+// An exclusive flock on a container's directory, released on destruction.
+class ContainerLock {
+public:
+    explicit ContainerLock(UniqueFd fd) : fd_(std::move(fd)) {}
+
+private:
+    UniqueFd fd_;
+};
+
+class StateStore {
+public:
+    explicit StateStore(std::string root) : root_(std::move(root)) {}
+
+    const std::string& root() const { return root_; }
+    std::string dir(const std::string& id) const { return root_ + "/" + id; }
+    std::string fifo_path(const std::string& id) const { return dir(id) + "/exec.fifo"; }
+
+    // Makes the container's directory (failing if the id is taken) and locks it.
+    Result<ContainerLock> create(const std::string& id);
+    // Locks an existing container; "container does not exist" when it does not.
+    Result<ContainerLock> lock(const std::string& id) const;
+    Result<ContainerState> load(const std::string& id) const;
+    Result<> save(const ContainerState& state) const;
+    Result<> remove(const std::string& id) const;
+    Result<std::vector<std::string>> list() const;
+
+private:
+    std::string root_;
+};
+
+// Container ids: as runc, letters, digits and `_+-.`, not "." or "..", at most 1024 bytes.
+Result<> validate_id(const std::string& id);
+
+// The live status of a container from its saved state: pid liveness (with start time), the
+// cgroup freezer and whether exec.fifo still exists.
+Status current_status(const StateStore& store, const ContainerState& state);
+
+// The OCI state document (runtime.md "State"), as `wmrun state` prints it.
+OrderedJson state_json(const ContainerState& state, Status status);
+
+std::string rfc3339_now();
+
+}  // namespace wmrun::runtime

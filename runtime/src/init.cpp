@@ -1,0 +1,137 @@
+#include "init.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "process_setup.hpp"
+#include "seccomp.hpp"
+#include "sync.hpp"
+#include "wmrun/base/syscall.hpp"
+
+namespace wmrun::runtime {
+
+namespace {
+
+Result<> wait_for_go(int sync_fd) {
+    auto type = WM_TRY(sync_recv(sync_fd, nullptr, "wmrun create"));
+    if (type != SyncType::go) return fail("init", "", "unexpected message from wmrun create");
+    return {};
+}
+
+Result<> join_namespaces(const InitArgs& a) {
+    for (auto [flag, fd] : a.join) {
+        if (::setns(fd, flag) < 0) return sys_error("setns", std::to_string(flag));
+        ::close(fd);
+    }
+    return {};
+}
+
+Result<std::string> setup(const InitArgs& a) {
+    const Spec& spec = *a.spec;
+    const Process& proc = *spec.process;
+    const Linux& lnx = *spec.linux_;
+    WM_CHECK(wait_for_go(a.sync_fd));
+    WM_CHECK(join_namespaces(a));
+    if (a.new_user_namespace) {
+        // Become the namespace's root so the setup below has its full capabilities.
+        if (::setresgid(0, 0, 0) < 0) return sys_error("setresgid", "0");
+        if (::setresuid(0, 0, 0) < 0) return sys_error("setresuid", "0");
+    }
+    if (lnx.has_namespace(NamespaceType::uts)) {
+        if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+            return sys_error("sethostname", spec.hostname);
+        if (!spec.domainname.empty() &&
+            ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
+            return sys_error("setdomainname", spec.domainname);
+    }
+    WM_CHECK(prepare_rootfs(a.rootfs));
+    WM_CHECK(apply_sysctls(lnx.sysctl));
+    if (proc.terminal && a.console_fd >= 0) {
+        WM_CHECK(setup_console(proc, a.console_fd, true));
+        ::close(a.console_fd);
+    }
+    WM_CHECK(finish_rootfs(a.rootfs));
+    WM_CHECK(apply_rlimits(proc));
+    WM_CHECK(apply_process_attributes(proc, lnx));
+    std::string exe = WM_TRY(find_executable(proc));
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while still root.
+    if (lnx.seccomp && !proc.no_new_privileges) WM_CHECK(load_seccomp(*lnx.seccomp));
+    WM_CHECK(apply_identity(proc));
+    if (::chdir(proc.cwd.c_str()) < 0) return sys_error("chdir", proc.cwd);
+    return exe;
+}
+
+// Closes every fd but stdio, the preserved ones and those the setup still needs: above all the
+// state dir's lock, whose flock would otherwise outlive `create` in this process.
+void close_other_fds(const InitArgs& a) {
+    std::vector<int> keep = {a.sync_fd, a.fifo_fd, a.console_fd};
+    for (auto [flag, fd] : a.join) keep.push_back(fd);
+    std::sort(keep.begin(), keep.end());
+    unsigned next = 3 + a.preserve_fds;
+    for (int fd : keep) {
+        if (fd < 0 || static_cast<unsigned>(fd) < next) continue;
+        if (static_cast<unsigned>(fd) > next) sys::close_range(next, static_cast<unsigned>(fd) - 1, 0);
+        next = static_cast<unsigned>(fd) + 1;
+    }
+    sys::close_range(next, ~0U, 0);
+}
+
+[[noreturn]] void die(int sync_fd, const Error& e) {
+    (void)sync_send(sync_fd, SyncType::error, &e);
+    ::_exit(1);
+}
+
+}  // namespace
+
+void container_init(const InitArgs& a) {
+    // wmrun run blocks the signals it forwards; the container starts with none blocked or
+    // ignored.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+    // Die with wmrun create until setup is done; the orphaned init is of no use to anyone.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    close_other_fds(a);
+    auto exe = setup(a);
+    if (!exe) die(a.sync_fd, exe.error());
+
+    // The pdeath signal would follow a parent that exits right after `create`.
+    ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    if (auto r = sync_send(a.sync_fd, SyncType::ready); !r) ::_exit(1);
+    ::close(a.sync_fd);
+
+    // Blocks until `start` opens the fifo for reading (runtime.md: start runs the program).
+    std::string fifo = "/proc/self/fd/" + std::to_string(a.fifo_fd);
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) {
+        std::fprintf(stderr, "wmrun: init: open exec fifo: %s\n", std::strerror(errno));
+        ::_exit(1);
+    }
+    ::close(fd);
+    ::close(a.fifo_fd);
+
+    const Process& proc = *a.spec->process;
+    if (a.spec->linux_->seccomp && proc.no_new_privileges) {
+        if (auto r = load_seccomp(*a.spec->linux_->seccomp); !r) {
+            std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());
+            ::_exit(1);
+        }
+    }
+    // No fd but stdio and the preserved ones may reach the container (CVE-2024-21626 class).
+    sys::close_range(3 + a.preserve_fds, ~0U, 0);
+    auto argv = c_strings(proc.args);
+    auto envp = c_strings(proc.env);
+    ::execve(exe->c_str(), argv.data(), envp.data());
+    std::fprintf(stderr, "wmrun: exec %s: %s\n", exe->c_str(), std::strerror(errno));
+    ::_exit(127);
+}
+
+}  // namespace wmrun::runtime

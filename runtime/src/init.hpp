@@ -1,0 +1,27 @@
+// The container init: the child of clone3 that sets up the container from inside its new
+// namespaces, reports to `wmrun create`, waits on exec.fifo for `start`, then execs.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "rootfs.hpp"
+#include "wmrun/runtime/spec.hpp"
+
+namespace wmrun::runtime {
+
+struct InitArgs {
+    const Spec* spec = nullptr;
+    RootfsContext rootfs;
+    int sync_fd = -1;
+    int fifo_fd = -1;     // O_PATH fd of exec.fifo
+    int console_fd = -1;  // connected --console-socket, or -1
+    unsigned preserve_fds = 0;
+    bool new_user_namespace = false;
+    // Namespaces to join by path, in order (user first): (CLONE_NEW* flag, fd).
+    std::vector<std::pair<int, int>> join;
+};
+
+[[noreturn]] void container_init(const InitArgs& args);
+
+}  // namespace wmrun::runtime

@@ -1,0 +1,272 @@
+#include "launch.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "cgroup_setup.hpp"
+#include "hooks.hpp"
+#include "init.hpp"
+#include "sync.hpp"
+#include "wmrun/base/fs.hpp"
+#include "wmrun/base/log.hpp"
+#include "wmrun/base/process.hpp"
+#include "wmrun/base/syscall.hpp"
+
+namespace wmrun::runtime {
+
+namespace {
+
+std::string absolute(const std::string& path) {
+    if (!path.empty() && path[0] == '/') return path;
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+    return path.empty() || path == "." ? std::string(cwd) : std::string(cwd) + "/" + path;
+}
+
+Result<UniqueFd> connect_unix(const std::string& path) {
+    UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!sock) return sys_error("socket", path);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return fail("connect", path, "path too long");
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+        return sys_error("connect", path);
+    return sock;
+}
+
+std::string id_map_text(const std::vector<IdMapping>& maps) {
+    std::string out;
+    for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
+    return out;
+}
+
+Result<> write_id_maps(pid_t pid, const Linux& l, bool rootless) {
+    std::string base = "/proc/" + std::to_string(pid);
+    if (rootless) WM_CHECK(write_file(base + "/setgroups", "deny"));
+    if (!l.uid_mappings.empty()) WM_CHECK(write_file(base + "/uid_map", id_map_text(l.uid_mappings)));
+    if (!l.gid_mappings.empty()) WM_CHECK(write_file(base + "/gid_map", id_map_text(l.gid_mappings)));
+    return {};
+}
+
+Result<> write_time_offsets(pid_t pid, const Linux& l) {
+    if (l.time_offsets.empty()) return {};
+    std::string text;
+    for (const auto& [clock, off] : l.time_offsets)
+        text += fmt::format("{} {} {}\n", clock, off.secs, off.nanosecs);
+    return write_file("/proc/" + std::to_string(pid) + "/timens_offsets", text);
+}
+
+// Kills and reaps a child that never became a container.
+struct ChildGuard {
+    int pidfd = -1;
+    pid_t pid = 0;
+    bool armed = true;
+    ~ChildGuard() {
+        if (!armed || pid <= 0) return;
+        sys::pidfd_send_signal(pidfd, SIGKILL, nullptr, 0);
+        ::waitpid(pid, nullptr, 0);
+    }
+};
+
+// Removes the state dir (and cgroup) of a create that failed half way.
+struct CreateGuard {
+    const StateStore* store;
+    std::string id;
+    CgroupHandle* cgroup = nullptr;
+    bool armed = true;
+    ~CreateGuard() {
+        if (!armed) return;
+        if (cgroup != nullptr) cgroup->destroy();
+        (void)store->remove(id);
+    }
+};
+
+}  // namespace
+
+Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o, bool own_console) {
+    WM_CHECK(validate_id(o.id));
+    std::string bundle = absolute(o.bundle.empty() ? "." : o.bundle);
+    Spec spec = WM_TRY(load_spec(bundle));
+    if (!spec.process) return fail("create", o.id, "config.json has no process to run");
+    if (!spec.root) return fail("create", o.id, "config.json has no root");
+    if (!spec.linux_) return fail("create", o.id, "config.json has no linux section");
+    const Linux& lnx = *spec.linux_;
+    if (!lnx.has_namespace(NamespaceType::mount))
+        return fail("create", o.id, "a mount namespace is required");
+    std::string rootfs = spec.root->path[0] == '/' ? spec.root->path : bundle + "/" + spec.root->path;
+    struct stat st{};
+    if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+        return sys_error("rootfs", rootfs, ::stat(rootfs.c_str(), &st) < 0 ? errno : ENOTDIR);
+
+    StateStore store(g.root);
+    auto lock = WM_TRY(store.create(o.id));
+    CgroupHandle cgroup;  // declared before the guard, which destroys it on failure
+    CreateGuard guard{&store, o.id};
+
+    std::string fifo = store.fifo_path(o.id);
+    if (::mkfifo(fifo.c_str(), 0622) < 0) return sys_error("mkfifo", fifo);
+    // mkfifo is subject to the umask; the init may run as any user and must open it.
+    if (::chmod(fifo.c_str(), 0622) < 0) return sys_error("chmod", fifo);
+    auto fifo_fd = WM_TRY(open_file(fifo, O_PATH));
+
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return sys_error("socketpair", "");
+    UniqueFd parent_sock(pair[0]), child_sock(pair[1]);
+
+    UniqueFd console, console_peer;
+    if (spec.process->terminal) {
+        if (!o.console_socket.empty()) {
+            console = WM_TRY(connect_unix(o.console_socket));
+        } else if (own_console) {
+            int cs[2];
+            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) < 0)
+                return sys_error("socketpair", "console");
+            console_peer.reset(cs[0]);
+            console.reset(cs[1]);
+        } else {
+            return fail("create", o.id, "process.terminal needs --console-socket");
+        }
+    }
+
+    cgroup = WM_TRY(CgroupHandle::create(g, spec, o.id));
+    guard.cgroup = &cgroup;
+
+    InitArgs args;
+    args.spec = &spec;
+    args.rootfs = RootfsContext{&spec, rootfs, bundle, lnx.has_namespace(NamespaceType::user),
+                                o.no_pivot};
+    args.sync_fd = child_sock.get();
+    args.fifo_fd = fifo_fd.get();
+    args.console_fd = console ? console.get() : -1;
+    args.preserve_fds = o.preserve_fds;
+
+    std::uint64_t flags = CLONE_PIDFD;
+    std::vector<UniqueFd> join_fds;
+    UniqueFd own_pidns, own_timens;
+    for (const auto& ns : lnx.namespaces) {
+        int flag = namespace_clone_flag(ns.type);
+        if (ns.path.empty()) {
+            flags |= static_cast<std::uint64_t>(flag);
+            if (ns.type == NamespaceType::user) args.new_user_namespace = true;
+            continue;
+        }
+        auto fd = WM_TRY(open_file(ns.path, O_RDONLY));
+        if (ns.type == NamespaceType::pid || ns.type == NamespaceType::time) {
+            // These apply to children only: join them here, for the clone, and step back after.
+            const char* own = ns.type == NamespaceType::pid ? "/proc/self/ns/pid" : "/proc/self/ns/time";
+            auto saved = WM_TRY(open_file(own, O_RDONLY));
+            if (::setns(fd.get(), flag) < 0) return sys_error("setns", ns.path);
+            (ns.type == NamespaceType::pid ? own_pidns : own_timens) = std::move(saved);
+            continue;
+        }
+        if (ns.type == NamespaceType::user)
+            args.join.insert(args.join.begin(), {flag, fd.get()});
+        else
+            args.join.emplace_back(flag, fd.get());
+        join_fds.push_back(std::move(fd));
+    }
+
+    clone_args ca{};
+    int pidfd = -1;
+    ca.flags = flags;
+    ca.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+    ca.exit_signal = SIGCHLD;
+    UniqueFd cgroup_fd = cgroup.clone_into_fd();
+    if (cgroup_fd) {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = static_cast<std::uint64_t>(cgroup_fd.get());
+    }
+    long pid = sys::clone3(&ca, sizeof ca);
+    if (pid < 0 && cgroup_fd && (errno == EBUSY || errno == EOPNOTSUPP || errno == EINVAL)) {
+        // The cgroup refuses direct placement (e.g. it is a threaded or domain-invalid node on a
+        // hybrid host): clone normally and move the child in below.
+        ca.flags &= ~static_cast<std::uint64_t>(CLONE_INTO_CGROUP);
+        cgroup_fd.reset();
+        pid = sys::clone3(&ca, sizeof ca);
+    }
+    if (pid == 0) container_init(args);
+    int clone_errno = errno;
+    if (own_pidns) ::setns(own_pidns.get(), CLONE_NEWPID);
+    if (own_timens) ::setns(own_timens.get(), CLONE_NEWTIME);
+    if (pid < 0) return sys_error("clone3", o.id, clone_errno);
+    UniqueFd pidfd_owner(pidfd);
+    ChildGuard child{pidfd, static_cast<pid_t>(pid)};
+    child_sock.reset();
+    join_fds.clear();
+
+    if (!cgroup_fd) WM_CHECK(cgroup.enter(static_cast<pid_t>(pid)));
+    if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
+    if (lnx.has_namespace(NamespaceType::time)) WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
+    WM_CHECK(sync_send(parent_sock.get(), SyncType::go));
+
+    Error child_error;
+    auto reply = WM_TRY(sync_recv(parent_sock.get(), &child_error, "container init"));
+    if (reply == SyncType::error) return std::unexpected(child_error);
+    if (reply != SyncType::ready) return fail("create", o.id, "unexpected message from init");
+
+    ContainerState state;
+    state.id = o.id;
+    state.oci_version = spec.oci_version;
+    state.pid = static_cast<pid_t>(pid);
+    state.start_time = WM_TRY(process_start_time(state.pid));
+    state.bundle = bundle;
+    state.rootfs = rootfs;
+    state.created = rfc3339_now();
+    state.owner = "";
+    state.annotations = spec.annotations;
+    state.cgroup = cgroup.save();
+    state.systemd_cgroup = g.systemd_cgroup;
+    state.rootless = g.rootless;
+    WM_CHECK(store.save(state));
+    WM_CHECK(run_hooks(spec.hooks.prestart, state_json(state, Status::created), "prestart"));
+    WM_CHECK(run_hooks(spec.hooks.create_runtime, state_json(state, Status::created), "createRuntime"));
+    if (!o.pid_file.empty())
+        WM_CHECK(write_file_atomic(absolute(o.pid_file), std::to_string(state.pid), 0644));
+    if (!o.pidfd_socket.empty()) {
+        auto sock = WM_TRY(connect_unix(o.pidfd_socket));
+        WM_CHECK(send_fd(sock.get(), pidfd_owner.get(), "pidfd"));
+    }
+
+    Launched out{std::move(state), std::move(pidfd_owner), {}};
+    if (console_peer) {
+        int master = WM_TRY(recv_fd(console_peer.get(), "console master"));
+        out.console_master.reset(master);
+    }
+    child.armed = false;
+    guard.armed = false;
+    return out;
+}
+
+void destroy_container(const GlobalOptions& g, const ContainerState& state) {
+    if (state.pid > 0) {
+        if (auto pidfd = open_process(state.pid, state.start_time)) {
+            sys::pidfd_send_signal(pidfd->get(), SIGKILL, nullptr, 0);
+        }
+    }
+    CgroupHandle::load(state).destroy();
+    (void)StateStore(g.root).remove(state.id);
+}
+
+}  // namespace wmrun::runtime
+
+namespace wmrun::runtime {
+
+Result<ContainerState> create_container(const GlobalOptions& g, const CreateOptions& o) {
+    auto launched = WM_TRY(launch_container(g, o, false));
+    return std::move(launched.state);
+}
+
+}  // namespace wmrun::runtime

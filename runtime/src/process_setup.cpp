@@ -1,0 +1,258 @@
+#include "process_setup.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "sync.hpp"
+#include "wmrun/base/log.hpp"
+#include "wmrun/base/fs.hpp"
+#include "wmrun/base/syscall.hpp"
+
+namespace wmrun::runtime {
+
+namespace {
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+    for (const auto& kv : env)
+        if (kv.size() > key.size() && kv.compare(0, key.size(), key) == 0 && kv[key.size()] == '=')
+            return kv.substr(key.size() + 1);
+    return {};
+}
+
+bool is_executable_file(const std::string& path) {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           ::access(path.c_str(), X_OK) == 0;
+}
+
+// cpu lists as in cpuset: "0-3,7".
+Result<cpu_set_t> parse_cpu_list(const std::string& list) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::size_t pos = 0;
+    while (pos < list.size()) {
+        auto comma = list.find(',', pos);
+        std::string part = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        pos = comma == std::string::npos ? list.size() : comma + 1;
+        if (part.empty()) continue;
+        try {
+            auto dash = part.find('-');
+            int lo = std::stoi(part.substr(0, dash));
+            int hi = dash == std::string::npos ? lo : std::stoi(part.substr(dash + 1));
+            if (lo < 0 || hi < lo || hi >= CPU_SETSIZE) throw std::out_of_range("cpu");
+            for (int c = lo; c <= hi; ++c) CPU_SET(c, &set);
+        } catch (...) {
+            return fail("execCPUAffinity", list, "bad cpu list");
+        }
+    }
+    return set;
+}
+
+int io_class(const std::string& name) {
+    if (name == "IOPRIO_CLASS_RT") return 1;
+    if (name == "IOPRIO_CLASS_BE") return 2;
+    if (name == "IOPRIO_CLASS_IDLE") return 3;
+    return 0;
+}
+
+}  // namespace
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+    std::vector<char*> out;
+    out.reserve(v.size() + 1);
+    for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
+
+Result<std::string> find_executable(const Process& p) {
+    const std::string& prog = p.args.at(0);
+    if (prog.find('/') != std::string::npos) {
+        if (!is_executable_file(prog)) return sys_error("exec", prog, errno ? errno : EACCES);
+        return prog;
+    }
+    std::string path = env_value(p.env, "PATH");
+    if (path.empty()) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    std::size_t pos = 0;
+    while (pos <= path.size()) {
+        auto colon = path.find(':', pos);
+        std::string dir = path.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+        pos = colon == std::string::npos ? path.size() + 1 : colon + 1;
+        std::string candidate = (dir.empty() ? "." : dir) + "/" + prog;
+        if (is_executable_file(candidate)) return candidate;
+    }
+    return fail("exec", prog, "executable file not found in $PATH", ENOENT);
+}
+
+Result<> apply_rlimits(const Process& p) {
+    for (const auto& r : p.rlimits) {
+        rlimit lim{static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)};
+        if (::setrlimit(r.resource, &lim) < 0) return sys_error("setrlimit", r.type);
+    }
+    return {};
+}
+
+Result<> apply_process_attributes(const Process& p, const Linux& l) {
+    if (p.oom_score_adj) {
+        WM_CHECK(write_file("/proc/self/oom_score_adj", std::to_string(*p.oom_score_adj)));
+    }
+    if (l.personality) {
+        unsigned long persona = l.personality->domain == "LINUX32" ? PER_LINUX32 : PER_LINUX;
+        if (::personality(persona) < 0) return sys_error("personality", l.personality->domain);
+    }
+    if (p.scheduler) {
+        const auto& s = *p.scheduler;
+        if (s.policy == "SCHED_DEADLINE")
+            return fail("scheduler", s.policy, "not supported by this runtime yet", ENOTSUP);
+        sched_param param{};
+        param.sched_priority = s.priority;
+        if (::sched_setscheduler(0, s.policy_value, &param) < 0)
+            return sys_error("sched_setscheduler", s.policy);
+        if (s.nice != 0 && ::setpriority(PRIO_PROCESS, 0, s.nice) < 0)
+            return sys_error("setpriority", std::to_string(s.nice));
+    }
+    if (p.io_priority) {
+        int value = (io_class(p.io_priority->io_class) << 13) | p.io_priority->priority;
+        if (::syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, value) < 0)
+            return sys_error("ioprio_set", p.io_priority->io_class);
+    }
+    if (p.exec_cpu_affinity && !p.exec_cpu_affinity->initial.empty()) {
+        auto set = WM_TRY(parse_cpu_list(p.exec_cpu_affinity->initial));
+        if (::sched_setaffinity(0, sizeof set, &set) < 0)
+            return sys_error("sched_setaffinity", p.exec_cpu_affinity->initial);
+    }
+    return {};
+}
+
+Result<> apply_identity(const Process& p) {
+    if (p.capabilities) {
+        const auto& bounding = p.capabilities->bounding;
+        for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+            if (std::find(bounding.begin(), bounding.end(), cap) != bounding.end()) continue;
+            if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                return sys_error("drop bounding capability", cap_to_name(static_cast<cap_value_t>(cap)));
+        }
+    }
+    // Keep the permitted set across the uid change so the configured sets can be applied after.
+    if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return sys_error("prctl PR_SET_KEEPCAPS", "");
+    const auto& u = p.user;
+    if (::setgroups(u.additional_gids.size(), u.additional_gids.data()) < 0) {
+        // setgroups is denied in a user namespace made by an unprivileged user.
+        if (!(errno == EPERM && u.additional_gids.empty()))
+            return sys_error("setgroups", std::to_string(u.additional_gids.size()) + " groups");
+    }
+    if (::setresgid(u.gid, u.gid, u.gid) < 0) return sys_error("setresgid", std::to_string(u.gid));
+    if (::setresuid(u.uid, u.uid, u.uid) < 0) return sys_error("setresuid", std::to_string(u.uid));
+    if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) return sys_error("prctl PR_SET_KEEPCAPS", "");
+    if (u.umask) ::umask(*u.umask);
+    if (p.capabilities) {
+        const auto& c = *p.capabilities;
+        cap_t caps = cap_init();
+        if (caps == nullptr) return sys_error("cap_init", "");
+        auto set = [&](cap_flag_t flag, const std::vector<int>& list) {
+            std::vector<cap_value_t> values(list.begin(), list.end());
+            if (!values.empty())
+                cap_set_flag(caps, flag, static_cast<int>(values.size()), values.data(), CAP_SET);
+        };
+        set(CAP_EFFECTIVE, c.effective);
+        set(CAP_PERMITTED, c.permitted);
+        set(CAP_INHERITABLE, c.inheritable);
+        int rc = cap_set_proc(caps);
+        int e = errno;
+        cap_free(caps);
+        if (rc < 0) return sys_error("set capabilities", "", e);
+        if (cap_reset_ambient() < 0 && errno != EINVAL) return sys_error("reset ambient capabilities");
+        // Raising needs the capability in both permitted and inheritable. runc's default spec
+        // lists ambient capabilities without inheritable ones and runc ignores the failure;
+        // doing the same keeps such configs running, with a trace in the debug log.
+        for (int cap : c.ambient) {
+            if (cap_set_ambient(static_cast<cap_value_t>(cap), CAP_SET) < 0)
+                log::debug(fmt::format("raise ambient capability {}: {}",
+                                       cap_to_name(static_cast<cap_value_t>(cap)),
+                                       std::strerror(errno)));
+        }
+    }
+    if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return sys_error("prctl PR_SET_NO_NEW_PRIVS", "");
+    return {};
+}
+
+Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console) {
+    UniqueFd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master) return sys_error("open", "/dev/ptmx");
+    if (::unlockpt(master.get()) < 0) return sys_error("unlockpt", "/dev/ptmx");
+    // The slave is opened through the master (TIOCGPTPEER) rather than by a path the container
+    // could have swapped.
+    UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!slave) return sys_error("open pty peer", "/dev/ptmx");
+    if (p.console_size) {
+        winsize ws{};
+        ws.ws_row = static_cast<unsigned short>(p.console_size->height);
+        ws.ws_col = static_cast<unsigned short>(p.console_size->width);
+        ::ioctl(slave.get(), TIOCSWINSZ, &ws);
+    }
+    if (bind_dev_console) {
+        UniqueFd console(::open("/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (!console && errno == ENOENT) {
+            int made = ::open("/dev/console", O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
+            if (made >= 0) ::close(made);
+            console.reset(::open("/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (console) {
+            UniqueFd tree(::open_tree(slave.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+            if (tree && ::move_mount(tree.get(), "", console.get(), "",
+                                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return sys_error("bind console", "/dev/console");
+        }
+    }
+    WM_CHECK(send_fd(console_sock, master.get(), "console master"));
+    if (::setsid() < 0) return sys_error("setsid", "");
+    if (::ioctl(slave.get(), TIOCSCTTY, 0) < 0) return sys_error("set controlling terminal", "");
+    for (int fd = 0; fd <= 2; ++fd)
+        if (::dup3(slave.get(), fd, 0) < 0) return sys_error("dup3", "console");
+    return {};
+}
+
+Result<> apply_sysctls(const std::map<std::string, std::string>& sysctl) {
+    if (sysctl.empty()) return {};
+    UniqueFd sys_dir(::open("/proc/sys", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!sys_dir) return sys_error("open", "/proc/sys");
+    struct statfs fs{};
+    if (::fstatfs(sys_dir.get(), &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC)
+        return fail("sysctl", "/proc/sys", "is not procfs");
+    for (const auto& [key, value] : sysctl) {
+        std::string rel = key;
+        for (char& c : rel)
+            if (c == '.') c = '/';
+        // RESOLVE_BENEATH + no symlinks: a bind mount or symlink planted over a /proc/sys file
+        // cannot redirect the write (CVE-2025-52881 class).
+        int fd = sys::openat2(sys_dir.get(), rel.c_str(), O_WRONLY | O_CLOEXEC, 0,
+                              RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+                                  RESOLVE_NO_XDEV);
+        if (fd < 0) return sys_error("sysctl", key);
+        UniqueFd file(fd);
+        WM_CHECK(write_all(file.get(), value, "/proc/sys/" + rel));
+    }
+    return {};
+}
+
+}  // namespace wmrun::runtime

@@ -1,0 +1,35 @@
+// Turning the init (or an exec'd process) into the process config.json describes: limits,
+// scheduling, identity, capabilities, console. Shared by create and exec.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/runtime/spec.hpp"
+
+namespace wmrun::runtime {
+
+// args[0] looked up in the PATH of the process environment, as execvp would, inside the
+// current root; errors name the program.
+Result<std::string> find_executable(const Process& p);
+
+Result<> apply_rlimits(const Process& p);
+// oomScoreAdj, personality, scheduler, ioPriority, execCPUAffinity.initial.
+Result<> apply_process_attributes(const Process& p, const Linux& l);
+
+// Drops the bounding set, switches uid/gid/groups, sets the capability sets (incl. ambient),
+// umask and no_new_privs. Runs last before the exec (seccomp aside).
+Result<> apply_identity(const Process& p);
+
+// Opens a pty from the container's devpts, makes its slave the controlling terminal and stdio,
+// and sends the master over `console_sock` (SCM_RIGHTS), as runc's --console-socket.
+Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console);
+
+// sysctls written through /proc/sys of the container, refusing anything that is not procfs.
+Result<> apply_sysctls(const std::map<std::string, std::string>& sysctl);
+
+// NULL-terminated argv/envp views for execve.
+std::vector<char*> c_strings(const std::vector<std::string>& v);
+
+}  // namespace wmrun::runtime

@@ -1,0 +1,26 @@
+// Building the container's root filesystem inside its new mount namespace: the rootfs bind,
+// config mounts, /dev, masked and read-only paths, then pivot_root. Runs in the container init.
+#pragma once
+
+#include <string>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/runtime/spec.hpp"
+
+namespace wmrun::runtime {
+
+struct RootfsContext {
+    const Spec* spec = nullptr;
+    std::string rootfs;  // absolute host path
+    std::string bundle;  // absolute; relative bind sources are taken from here
+    bool user_namespace = false;
+    bool no_pivot = false;
+};
+
+// Everything up to and including the switch into the new root.
+Result<> prepare_rootfs(const RootfsContext& ctx);
+
+// After pivot: rootfsPropagation and read-only root.
+Result<> finish_rootfs(const RootfsContext& ctx);
+
+}  // namespace wmrun::runtime

@@ -1,0 +1,97 @@
+#include "sync.hpp"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace wmrun::runtime {
+
+namespace {
+
+struct Message {
+    SyncType type;
+    int err;
+    char op[256];
+    char path[1024];
+    char detail[1024];
+};
+
+void copy_field(char* dst, std::size_t size, const std::string& src) {
+    std::size_t n = std::min(size - 1, src.size());
+    std::memcpy(dst, src.data(), n);
+    dst[n] = '\0';
+}
+
+}  // namespace
+
+Result<> sync_send(int fd, SyncType type, const Error* error) {
+    Message msg{};
+    msg.type = type;
+    if (error != nullptr) {
+        msg.err = error->err;
+        copy_field(msg.op, sizeof msg.op, error->op);
+        copy_field(msg.path, sizeof msg.path, error->path);
+        copy_field(msg.detail, sizeof msg.detail, error->detail);
+    }
+    ssize_t n;
+    do {
+        n = ::send(fd, &msg, sizeof msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(sizeof msg)) return sys_error("send", "sync socket");
+    return {};
+}
+
+Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer) {
+    Message msg{};
+    ssize_t n;
+    do {
+        n = ::recv(fd, &msg, sizeof msg, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return sys_error("recv", "sync socket");
+    if (n == 0) return fail("wait for " + std::string(peer), "", "exited before it was ready");
+    if (n != static_cast<ssize_t>(sizeof msg)) return fail("recv", "sync socket", "short message");
+    if (msg.type == SyncType::error && error_out != nullptr) {
+        msg.op[sizeof msg.op - 1] = msg.path[sizeof msg.path - 1] = '\0';
+        msg.detail[sizeof msg.detail - 1] = '\0';
+        *error_out = Error{msg.op, msg.path, msg.err, msg.detail};
+    }
+    return msg.type;
+}
+
+Result<> send_fd(int sock, int fd, const char* what) {
+    char data = 'F';
+    iovec iov{&data, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    if (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return sys_error("send " + std::string(what), "");
+    return {};
+}
+
+Result<int> recv_fd(int sock, const char* what) {
+    char data;
+    iovec iov{&data, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0) return sys_error("receive " + std::string(what), "");
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (c == nullptr || c->cmsg_type != SCM_RIGHTS)
+        return fail("receive " + std::string(what), "", "no file descriptor in message");
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+}  // namespace wmrun::runtime

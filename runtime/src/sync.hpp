@@ -1,0 +1,19 @@
+// The messages between `wmrun create` and the container init, over a SOCK_SEQPACKET pair.
+// The init reports each step's failure as an Error, so create prints the real cause.
+#pragma once
+
+#include "wmrun/base/error.hpp"
+
+namespace wmrun::runtime {
+
+enum class SyncType : int { go = 1, ready = 2, error = 3 };
+
+Result<> sync_send(int fd, SyncType type, const Error* error = nullptr);
+// Waits for one message; EOF (the init died without a word) is an error naming `peer`.
+Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer);
+
+// Passing an fd over a unix socket with SCM_RIGHTS (console master, pidfd).
+Result<> send_fd(int sock, int fd, const char* what);
+Result<int> recv_fd(int sock, const char* what);
+
+}  // namespace wmrun::runtime

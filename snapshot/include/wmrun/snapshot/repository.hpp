@@ -1,0 +1,96 @@
+// A snapshot repository of container volume layers (docs/snapshot-format.md).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/snapshot/chunker.hpp"
+
+namespace wmrun::snapshot {
+
+struct InitOptions {
+    ChunkerParams chunker;
+    int compression_level = 3;      // zstd level
+    uint64_t pack_size = 16 << 20;  // a pack is closed once it holds this many bytes
+};
+
+struct CreateOptions {
+    std::string parent;  // snapshot id (or unique prefix); empty: none
+    std::string hostname;
+    unsigned threads = 0;  // compression threads; 0: one per core
+};
+
+struct CreateResult {
+    std::string id;
+    uint64_t files_new = 0, files_changed = 0, files_unchanged = 0;
+    uint64_t dirs = 0, others = 0;  // others: symlinks, devices, fifos, hardlinks
+    uint64_t bytes_read = 0;        // file content read from the source
+    uint64_t bytes_added = 0;       // stored (compressed) bytes written to new packs
+    uint64_t chunks_new = 0, chunks_reused = 0;
+    std::vector<std::string> notes;  // what was skipped, and why
+};
+
+struct SnapshotInfo {
+    std::string id, parent, hostname, source;
+    int64_t time_ns = 0;
+    uint64_t entries = 0, bytes = 0;
+};
+
+struct DiffResult {
+    std::vector<std::string> added, removed, changed;
+};
+
+struct DamagedFile {
+    std::string snapshot, path;
+};
+
+struct VerifyResult {
+    uint64_t packs = 0, chunks = 0;
+    std::vector<std::string> damaged_packs;   // pack ids whose checksum or chunks fail
+    std::vector<std::string> damaged_chunks;  // chunk ids that fail to read or re-hash
+    std::vector<std::string> missing_chunks;  // referenced by a snapshot, absent from the index
+    std::vector<DamagedFile> damaged_files;
+    bool ok() const {
+        return damaged_packs.empty() && damaged_chunks.empty() && missing_chunks.empty();
+    }
+};
+
+struct PruneResult {
+    uint64_t packs_deleted = 0, packs_rewritten = 0, chunks_removed = 0, bytes_freed = 0;
+};
+
+class Repository {
+  public:
+    static Result<> init(const std::string& dir, const InitOptions& options = {});
+    static Result<Repository> open(const std::string& dir);
+
+    Repository(Repository&&) noexcept;
+    Repository& operator=(Repository&&) noexcept;
+    ~Repository();
+
+    Result<CreateResult> create(const std::string& source, const CreateOptions& options = {});
+    // `target` must be missing or an empty directory.
+    Result<> restore(const std::string& snapshot, const std::string& target);
+    Result<VerifyResult> verify();
+    Result<std::vector<SnapshotInfo>> list();  // oldest first
+    Result<DiffResult> diff(const std::string& a, const std::string& b);
+    // Deletes all but the newest `keep_last` snapshots; returns the ids deleted.
+    Result<std::vector<std::string>> forget(size_t keep_last);
+    Result<PruneResult> prune();
+    Result<> rebuild_index();
+
+    // Full id for an id or unique prefix.
+    Result<std::string> resolve(const std::string& id_or_prefix);
+    const std::string& dir() const;
+
+    struct State;
+
+  private:
+    explicit Repository(std::unique_ptr<State> state);
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace wmrun::snapshot

@@ -1,0 +1,276 @@
+// create: walks a volume layer, chunks changed files and writes packs, index and manifest.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <unordered_set>
+
+#include "fs_meta.hpp"
+#include "manifest.hpp"
+#include "pack_sink.hpp"
+#include "repo_internal.hpp"
+#include "wmrun/base/fs.hpp"
+
+namespace wmrun::snapshot {
+namespace {
+
+int64_t ns(const timespec& t) {
+    return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// Data ranges of a file; holes between them are not read (SEEK_DATA/SEEK_HOLE).
+Result<std::vector<std::pair<uint64_t, uint64_t>>> data_extents(int fd, uint64_t size,
+                                                                const std::string& path) {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    off_t pos = 0;
+    while (uint64_t(pos) < size) {
+        off_t data = ::lseek(fd, pos, SEEK_DATA);
+        if (data < 0) {
+            if (errno == ENXIO) break;  // only a hole remains
+            return sys_error("lseek SEEK_DATA", path);
+        }
+        off_t hole = ::lseek(fd, data, SEEK_HOLE);
+        if (hole < 0) return sys_error("lseek SEEK_HOLE", path);
+        if (uint64_t(hole) > size) hole = off_t(size);
+        if (hole > data) out.emplace_back(uint64_t(data), uint64_t(hole - data));
+        pos = hole;
+    }
+    return out;
+}
+
+class Walker {
+  public:
+    Walker(Repository::State& s, PackSink& sink, CreateResult& result,
+           const std::map<std::string, const Entry*>& parent)
+        : s_(s), sink_(sink), r_(result), parent_(parent) {}
+
+    Result<> walk_dir(int dirfd, const std::string& rel, const std::string& host_path);
+    std::vector<Entry> tree;
+
+  private:
+    Result<> add_entry(int dirfd, const std::string& name, const std::string& rel,
+                       const std::string& host_path);
+    Result<> read_file(int dirfd, const std::string& name, const std::string& host_path, Entry& e);
+
+    Repository::State& s_;
+    PackSink& sink_;
+    CreateResult& r_;
+    const std::map<std::string, const Entry*>& parent_;
+    std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // hardlinked inodes seen
+    std::unordered_set<ChunkId, ChunkIdHash> pending_;       // chunks queued in this run
+    std::vector<uint8_t> buffer_;                            // read buffer, reused per file
+};
+
+Result<> Walker::walk_dir(int dirfd, const std::string& rel, const std::string& host_path) {
+    for (const auto& name : WM_TRY(read_dir_names(dirfd, host_path)))
+        WM_CHECK(
+            add_entry(dirfd, name, rel.empty() ? name : rel + "/" + name, host_path + "/" + name));
+    return {};
+}
+
+Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string& rel,
+                           const std::string& host_path) {
+    struct stat st;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT) return {};  // removed while walking a running container's layer
+        return sys_error("stat", host_path);
+    }
+    if (S_ISSOCK(st.st_mode)) {
+        r_.notes.push_back("skipped socket " + rel);
+        return {};
+    }
+    Entry e;
+    e.path = rel;
+    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+        auto [it, fresh] = inodes_.try_emplace({st.st_dev, st.st_ino}, rel);
+        if (!fresh) {
+            e.type = EntryType::hardlink;
+            e.link = it->second;
+            ++r_.others;
+            tree.push_back(std::move(e));
+            return {};
+        }
+    }
+    e.mode = st.st_mode & 07777;
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    e.mtime_ns = ns(st.st_mtim);
+    e.ctime_ns = ns(st.st_ctim);
+    e.ino = st.st_ino;
+    e.size = S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0;
+    e.xattrs = WM_TRY(read_xattrs(fd_path(dirfd, name)));
+
+    switch (st.st_mode & S_IFMT) {
+        case S_IFDIR: {
+            e.type = EntryType::dir;
+            ++r_.dirs;
+            int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) return sys_error("open", host_path);
+            UniqueFd dir(fd);
+            tree.push_back(std::move(e));
+            return walk_dir(dir.get(), rel, host_path);
+        }
+        case S_IFREG:
+            e.type = EntryType::file;
+            WM_CHECK(read_file(dirfd, name, host_path, e));
+            break;
+        case S_IFLNK: {
+            e.type = EntryType::symlink;
+            e.size = 0;
+            std::string target(size_t(st.st_size) + 1, '\0');
+            ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
+            if (n < 0) return sys_error("readlink", host_path);
+            target.resize(size_t(n));
+            e.target = std::move(target);
+            ++r_.others;
+            break;
+        }
+        case S_IFIFO:
+            e.type = EntryType::fifo;
+            ++r_.others;
+            break;
+        case S_IFCHR:
+        case S_IFBLK:
+            e.type = S_ISCHR(st.st_mode) ? EntryType::chr : EntryType::blk;
+            e.rdev_major = major(st.st_rdev);
+            e.rdev_minor = minor(st.st_rdev);
+            ++r_.others;
+            break;
+        default:
+            r_.notes.push_back("skipped unknown file type " + rel);
+            return {};
+    }
+    tree.push_back(std::move(e));
+    return {};
+}
+
+Result<> Walker::read_file(int dirfd, const std::string& name, const std::string& host_path,
+                           Entry& e) {
+    auto prev = parent_.find(e.path);
+    if (prev != parent_.end()) {
+        const Entry& p = *prev->second;
+        // Unchanged by (inode, size, mtime, ctime): a write moves ctime, which user space
+        // cannot set back, so the chunks of the parent still describe the file.
+        bool same = p.type == EntryType::file && p.ino == e.ino && p.size == e.size &&
+                    p.mtime_ns == e.mtime_ns && p.ctime_ns == e.ctime_ns;
+        for (const auto& c : p.chunks)
+            if (same && !s_.index.find(c)) same = false;
+        if (same) {
+            e.extents = p.extents;
+            e.chunks = p.chunks;
+            r_.chunks_reused += p.chunks.size();
+            ++r_.files_unchanged;
+            return {};
+        }
+        ++r_.files_changed;
+    } else {
+        ++r_.files_new;
+    }
+    if (e.size == 0) return {};
+    // O_NOATIME keeps a backup from touching the layer; it needs ownership or CAP_FOWNER.
+    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM)
+        fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return sys_error("open", host_path);
+    UniqueFd file(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    e.extents = WM_TRY(data_extents(fd, e.size, host_path));
+
+    size_t ext = 0;
+    uint64_t done_in_ext = 0;
+    auto read = [&](uint8_t* buf, size_t len) -> Result<size_t> {
+        while (ext < e.extents.size() && done_in_ext == e.extents[ext].second) {
+            ++ext;
+            done_in_ext = 0;
+        }
+        if (ext == e.extents.size()) return size_t(0);
+        uint64_t want = std::min<uint64_t>(len, e.extents[ext].second - done_in_ext);
+        ssize_t n;
+        do {
+            n = ::pread(fd, buf, want, off_t(e.extents[ext].first + done_in_ext));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) return sys_error("read", host_path);
+        if (n == 0) {  // truncated while reading: keep what the extents now hold
+            e.extents[ext].second = done_in_ext;
+            e.extents.resize(ext + 1);
+            return size_t(0);
+        }
+        done_in_ext += uint64_t(n);
+        r_.bytes_read += uint64_t(n);
+        return size_t(n);
+    };
+    auto on_chunk = [&](std::span<const uint8_t> chunk) -> Result<> {
+        ChunkId id = s_.hasher(chunk.data(), chunk.size());
+        e.chunks.push_back(id);
+        if (s_.index.find(id) || !pending_.insert(id).second) {
+            ++r_.chunks_reused;
+            return {};
+        }
+        ++r_.chunks_new;
+        return sink_.submit(id, chunk);
+    };
+    WM_CHECK(chunk_stream(s_.chunker, read, on_chunk, buffer_));
+    std::erase_if(e.extents, [](const auto& x) { return x.second == 0; });
+    return {};
+}
+
+}  // namespace
+
+Result<CreateResult> Repository::create(const std::string& source, const CreateOptions& options) {
+    auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
+    CreateResult result;
+    Manifest parent;
+    std::string parent_id;
+    std::map<std::string, const Entry*> parent_files;
+    if (!options.parent.empty()) {
+        parent_id = WM_TRY(resolve(options.parent));
+        parent = WM_TRY(read_manifest(s_->dir, s_->hasher, parent_id));
+        for (const auto& e : parent.tree)
+            if (e.type == EntryType::file) parent_files[e.path] = &e;
+    }
+
+    UniqueFd root = WM_TRY(open_file(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct stat st;
+    if (::fstat(root.get(), &st) < 0) return sys_error("stat", source);
+    Entry top;
+    top.path = ".";
+    top.type = EntryType::dir;
+    top.mode = st.st_mode & 07777;
+    top.uid = st.st_uid;
+    top.gid = st.st_gid;
+    top.mtime_ns = ns(st.st_mtim);
+    top.ctime_ns = ns(st.st_ctim);
+    top.ino = st.st_ino;
+    top.xattrs = WM_TRY(read_xattrs("/proc/self/fd/" + std::to_string(root.get())));
+
+    PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, options.threads);
+    Walker walker(*s_, sink, result, parent_files);
+    walker.tree.push_back(std::move(top));
+    Result<> walked = walker.walk_dir(root.get(), "", source);
+    auto packs = sink.finish();
+    WM_CHECK(walked);
+    if (!packs) return std::unexpected(packs.error());
+    result.bytes_added = sink.bytes_added();
+    // Packs, then the index naming them, then the manifest: each step is durable before the
+    // next refers to it (docs/snapshot-format.md, "Crash recovery").
+    if (!packs->empty()) {
+        WM_CHECK(write_index_file(s_->dir, *packs));
+        for (const auto& p : *packs)
+            s_->index.add(p);
+    }
+    Manifest m;
+    m.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    m.hostname = options.hostname;
+    m.source = source;
+    m.parent = parent_id;
+    m.tree = std::move(walker.tree);
+    result.id = WM_TRY(write_manifest(s_->dir, s_->hasher, m));
+    return result;
+}
+
+}  // namespace wmrun::snapshot

@@ -1,0 +1,24 @@
+// Reading and writing the metadata that a volume layer carries beyond content.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "wmrun/base/error.hpp"
+
+namespace wmrun::snapshot {
+
+// "/proc/self/fd/<dirfd>/<name>": names an entry through its directory fd without following
+// a symlink in its last component when used with the l* calls.
+std::string fd_path(int dirfd, const std::string& name);
+
+// All xattrs of an entry (not following a final symlink), sorted by name.
+Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(const std::string& path);
+Result<> write_xattrs(const std::string& path,
+                      const std::vector<std::pair<std::string, std::string>>& xattrs);
+
+// Sorted names in a directory, without "." and "..".
+Result<std::vector<std::string>> read_dir_names(int dirfd, const std::string& path_for_errors);
+
+}  // namespace wmrun::snapshot

@@ -1,0 +1,195 @@
+#include "pack.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <zstd.h>
+
+#include "fs_meta.hpp"
+#include "repo_internal.hpp"
+#include "wmrun/base/fs.hpp"
+
+namespace wmrun::snapshot {
+namespace {
+
+constexpr std::string_view kMagic = "WMPACK01";
+constexpr std::string_view kEndMagic = "WMPKEND1";
+constexpr size_t kEntrySize = 40;
+constexpr size_t kTrailerSize = 4 + 4 + 8 + 16;
+
+}  // namespace
+
+std::string pack_rel_path(const ChunkId& pack) {
+    std::string hex = pack.hex();
+    return "packs/" + hex.substr(0, 2) + "/" + hex + ".pack";
+}
+
+Result<std::vector<ChunkId>> list_packs(const std::string& repo) {
+    std::vector<ChunkId> out;
+    std::string packs = repo + "/packs";
+    UniqueFd dir = WM_TRY(open_file(packs, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (const auto& sub : WM_TRY(read_dir_names(dir.get(), packs))) {
+        int fd = ::openat(dir.get(), sub.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) return sys_error("open", packs + "/" + sub);
+        UniqueFd subdir(fd);
+        for (const auto& name : WM_TRY(read_dir_names(fd, packs + "/" + sub)))
+            if (name.ends_with(".pack"))
+                if (auto id = ChunkId::from_hex(std::string_view(name).substr(0, name.size() - 5)))
+                    out.push_back(*id);
+    }
+    return out;
+}
+
+Result<PackWriter> PackWriter::start(const std::string& repo) {
+    PackWriter w;
+    w.repo_ = repo;
+    w.tmp_path_ = repo + "/tmp/" + WM_TRY(random_hex(16)) + ".pack";
+    w.fd_ = WM_TRY(open_file(w.tmp_path_, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+    w.state_ = XXH3_createState();
+    XXH3_128bits_reset(w.state_);
+    WM_CHECK(w.append(kMagic.data(), kMagic.size()));
+    return w;
+}
+
+PackWriter::PackWriter(PackWriter&& o) noexcept
+    : repo_(std::move(o.repo_)),
+      tmp_path_(std::move(o.tmp_path_)),
+      fd_(std::move(o.fd_)),
+      state_(std::exchange(o.state_, nullptr)),
+      offset_(o.offset_),
+      entries_(std::move(o.entries_)) {
+    o.tmp_path_.clear();
+}
+
+PackWriter::~PackWriter() {
+    if (state_) XXH3_freeState(state_);
+    if (!tmp_path_.empty()) ::unlink(tmp_path_.c_str());  // an unfinished pack is garbage
+}
+
+Result<> PackWriter::append(const void* data, size_t len) {
+    WM_CHECK(write_all(fd_.get(), {static_cast<const char*>(data), len}, tmp_path_));
+    XXH3_128bits_update(state_, data, len);
+    offset_ += len;
+    return {};
+}
+
+Result<> PackWriter::add(const ChunkId& id, std::span<const uint8_t> stored, uint32_t raw_len,
+                         uint32_t flags) {
+    entries_.push_back({id, offset_, uint32_t(stored.size()), raw_len, flags});
+    return append(stored.data(), stored.size());
+}
+
+Result<PackRecord> PackWriter::finish() {
+    std::string tail;
+    tail.reserve(entries_.size() * kEntrySize + kTrailerSize);
+    for (const auto& e : entries_) {
+        put_id(tail, e.id);
+        put_u64(tail, e.offset);
+        put_u32(tail, e.stored_len);
+        put_u32(tail, e.raw_len);
+        put_u32(tail, e.flags);
+        put_u32(tail, 0);
+    }
+    put_u32(tail, uint32_t(entries_.size()));
+    put_u32(tail, 0);
+    tail.append(kEndMagic);
+    WM_CHECK(append(tail.data(), tail.size()));
+    XXH128_hash_t h = XXH3_128bits_digest(state_);
+    ChunkId sum;
+    for (int i = 0; i < 8; ++i) {
+        sum.bytes[i] = uint8_t(h.low64 >> (8 * i));
+        sum.bytes[8 + i] = uint8_t(h.high64 >> (8 * i));
+    }
+    std::string s;
+    put_id(s, sum);
+    WM_CHECK(write_all(fd_.get(), s, tmp_path_));
+    if (::fsync(fd_.get()) < 0) return sys_error("fsync", tmp_path_);
+    fd_.reset();
+
+    std::string rel = pack_rel_path(sum);
+    std::string subdir = repo_ + "/" + rel.substr(0, rel.rfind('/'));
+    if (::mkdir(subdir.c_str(), 0755) == 0)
+        WM_CHECK(fsync_dir(repo_ + "/packs"));
+    else if (errno != EEXIST)
+        return sys_error("mkdir", subdir);
+    std::string final_path = repo_ + "/" + rel;
+    if (::rename(tmp_path_.c_str(), final_path.c_str()) < 0) return sys_error("rename", tmp_path_);
+    tmp_path_.clear();
+    WM_CHECK(fsync_dir(subdir));
+    return PackRecord{sum, std::move(entries_)};
+}
+
+Result<PackContents> read_pack(const std::string& path, bool check_checksum) {
+    UniqueFd fd = WM_TRY(open_file(path, O_RDONLY | O_CLOEXEC));
+    struct stat st;
+    if (::fstat(fd.get(), &st) < 0) return sys_error("fstat", path);
+    uint64_t size = uint64_t(st.st_size);
+    if (size < kMagic.size() + kTrailerSize) return fail("read pack", path, "file too short");
+    uint8_t trailer[kTrailerSize];
+    WM_CHECK(pread_all(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+    if (std::string_view(reinterpret_cast<char*>(trailer + 8), 8) != kEndMagic)
+        return fail("read pack", path, "bad trailer magic");
+    uint64_t n = get_u32(trailer);
+    uint64_t index_len = n * kEntrySize;
+    if (index_len > size - kMagic.size() - kTrailerSize)
+        return fail("read pack", path, "index larger than the file");
+    uint64_t index_off = size - kTrailerSize - index_len;
+    std::vector<uint8_t> idx(index_len);
+    WM_CHECK(pread_all(fd.get(), idx.data(), idx.size(), index_off, path));
+    PackContents out;
+    for (uint64_t i = 0; i < n; ++i) {
+        const uint8_t* p = idx.data() + i * kEntrySize;
+        PackEntry e{get_id(p), get_u64(p + 16), get_u32(p + 24), get_u32(p + 28), get_u32(p + 32)};
+        if (e.offset < kMagic.size() || e.offset + e.stored_len > index_off)
+            return fail("read pack", path, "index entry out of bounds");
+        out.entries.push_back(e);
+    }
+    if (check_checksum) {
+        XXH3_state_t* state = XXH3_createState();
+        XXH3_128bits_reset(state);
+        std::vector<uint8_t> buf(4 << 20);
+        uint64_t off = 0, end = size - 16;
+        Result<> r;
+        while (off < end && r) {
+            size_t len = size_t(std::min<uint64_t>(buf.size(), end - off));
+            r = pread_all(fd.get(), buf.data(), len, off, path);
+            XXH3_128bits_update(state, buf.data(), len);
+            off += len;
+        }
+        XXH128_hash_t h = XXH3_128bits_digest(state);
+        XXH3_freeState(state);
+        if (!r) return std::unexpected(r.error());
+        const uint8_t* sum = trailer + kTrailerSize - 16;
+        out.checksum_ok = get_u64(sum) == h.low64 && get_u64(sum + 8) == h.high64;
+    }
+    return out;
+}
+
+Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::string& name) {
+    std::vector<uint8_t> stored(loc.stored_len);
+    WM_CHECK(pread_all(fd, stored.data(), stored.size(), loc.offset, name));
+    if (!(loc.flags & kFlagZstd)) {
+        if (loc.stored_len != loc.raw_len) return fail("read chunk", name, "length mismatch");
+        return stored;
+    }
+    std::vector<uint8_t> raw(loc.raw_len);
+    size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
+    if (ZSTD_isError(n)) return fail("decompress chunk", name, ZSTD_getErrorName(n));
+    if (n != raw.size()) return fail("decompress chunk", name, "length mismatch");
+    return raw;
+}
+
+std::vector<uint8_t> compress_chunk(std::span<const uint8_t> raw, int level) {
+    // One context per thread: creating one per chunk would cost more than compressing.
+    struct Ctx {
+        ZSTD_CCtx* c = ZSTD_createCCtx();
+        ~Ctx() { ZSTD_freeCCtx(c); }
+    };
+    thread_local Ctx ctx;
+    std::vector<uint8_t> out(ZSTD_compressBound(raw.size()));
+    size_t n = ZSTD_compressCCtx(ctx.c, out.data(), out.size(), raw.data(), raw.size(), level);
+    if (ZSTD_isError(n) || n >= raw.size()) return {};
+    out.resize(n);
+    return out;
+}
+
+}  // namespace wmrun::snapshot

@@ -1,0 +1,94 @@
+#include "pack_sink.hpp"
+
+namespace wmrun::snapshot {
+
+PackSink::PackSink(std::string repo, int level, uint64_t pack_size, unsigned threads)
+    : repo_(std::move(repo)), level_(level), pack_size_(pack_size) {
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    max_queue_ = 4 * threads;  // bounds memory to a few max-size chunks per worker
+    for (unsigned i = 0; i < threads; ++i)
+        workers_.emplace_back([this] { work(); });
+}
+
+PackSink::~PackSink() {
+    stop_workers();
+}
+
+void PackSink::stop_workers() {
+    {
+        std::lock_guard lk(queue_mu_);
+        closing_ = true;
+    }
+    queue_cv_.notify_all();
+    for (auto& t : workers_)
+        if (t.joinable()) t.join();
+    workers_.clear();
+}
+
+Result<> PackSink::push(Job job) {
+    std::unique_lock lk(queue_mu_);
+    space_cv_.wait(lk, [&] { return queue_.size() < max_queue_ || error_; });
+    if (error_) return std::unexpected(*error_);
+    queue_.push_back(std::move(job));
+    lk.unlock();
+    queue_cv_.notify_one();
+    return {};
+}
+
+Result<> PackSink::submit(const ChunkId& id, std::span<const uint8_t> raw) {
+    return push(Job{id, {raw.begin(), raw.end()}, uint32_t(raw.size()), 0, false});
+}
+
+Result<> PackSink::submit_stored(const ChunkId& id, std::vector<uint8_t> stored, uint32_t raw_len,
+                                 uint32_t flags) {
+    return push(Job{id, std::move(stored), raw_len, flags, true});
+}
+
+void PackSink::work() {
+    for (;;) {
+        Job job;
+        {
+            std::unique_lock lk(queue_mu_);
+            queue_cv_.wait(lk, [&] { return !queue_.empty() || closing_; });
+            if (queue_.empty()) return;
+            job = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        space_cv_.notify_one();
+        if (!job.stored) {
+            std::vector<uint8_t> packed = compress_chunk(job.data, level_);
+            if (!packed.empty()) {
+                job.data = std::move(packed);
+                job.flags = kFlagZstd;
+            }
+        }
+        Result<> r = append(job);
+        if (!r) {
+            std::lock_guard lk(queue_mu_);
+            if (!error_) error_ = r.error();
+            space_cv_.notify_all();
+        }
+    }
+}
+
+Result<> PackSink::append(Job& job) {
+    std::lock_guard lk(pack_mu_);
+    if (!writer_) writer_.emplace(WM_TRY(PackWriter::start(repo_)));
+    WM_CHECK(writer_->add(job.id, job.data, job.raw_len, job.flags));
+    bytes_added_ += job.data.size();
+    if (writer_->size() >= pack_size_) {
+        done_.push_back(WM_TRY(writer_->finish()));
+        writer_.reset();
+    }
+    return {};
+}
+
+Result<std::vector<PackRecord>> PackSink::finish() {
+    stop_workers();
+    if (error_) return std::unexpected(*error_);
+    if (writer_ && !writer_->empty()) done_.push_back(WM_TRY(writer_->finish()));
+    writer_.reset();
+    return std::move(done_);
+}
+
+}  // namespace wmrun::snapshot

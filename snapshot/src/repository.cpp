@@ -1,0 +1,178 @@
+// Repository lifecycle and the operations that only read manifests: list, resolve, diff, forget.
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "manifest.hpp"
+#include "repo_internal.hpp"
+#include "wmrun/base/fs.hpp"
+#include "wmrun/base/json.hpp"
+
+namespace wmrun::snapshot {
+namespace {
+
+constexpr const char* kDirs[] = {"packs", "index", "snapshots", "locks", "tmp"};
+
+Result<Config> read_config(const std::string& dir) {
+    std::string path = dir + "/config";
+    Json j = WM_TRY(read_json_file(path));
+    try {
+        if (j.at("version").get<int>() != kFormatVersion)
+            return fail("open repository", path, "unsupported format version");
+        Config c;
+        c.id = j.at("id").get<std::string>();
+        std::string key = j.at("key").get<std::string>();
+        auto raw = hex_decode(key);
+        if (!raw || raw->size() != c.key.size()) return fail("open repository", path, "bad key");
+        std::copy(raw->begin(), raw->end(), c.key.begin());
+        const Json& ch = j.at("chunker");
+        if (ch.at("algorithm").get<std::string>() != "fastcdc")
+            return fail("open repository", path, "unknown chunker");
+        c.chunker = {ch.at("min").get<uint32_t>(), ch.at("avg").get<uint32_t>(),
+                     ch.at("max").get<uint32_t>()};
+        if (!c.chunker.valid()) return fail("open repository", path, "bad chunker parameters");
+        if (j.at("compression").at("algorithm").get<std::string>() != "zstd")
+            return fail("open repository", path, "unknown compression");
+        c.compression_level = j.at("compression").at("level").get<int>();
+        c.pack_size = j.at("pack_size").get<uint64_t>();
+        return c;
+    } catch (const Json::exception& e) {
+        return fail("open repository", path, e.what());
+    }
+}
+
+}  // namespace
+
+Repository::Repository(std::unique_ptr<State> state) : s_(std::move(state)) {}
+Repository::Repository(Repository&&) noexcept = default;
+Repository& Repository::operator=(Repository&&) noexcept = default;
+Repository::~Repository() = default;
+const std::string& Repository::dir() const {
+    return s_->dir;
+}
+
+Result<> Repository::init(const std::string& dir, const InitOptions& options) {
+    if (!options.chunker.valid()) return fail("init repository", dir, "bad chunker parameters");
+    if (options.pack_size < (1 << 20) || options.pack_size > (1ull << 31))
+        return fail("init repository", dir, "pack size out of range");
+    WM_CHECK(mkdir_all(dir, 0700));
+    if (path_exists(dir + "/config"))
+        return fail("init repository", dir, "already a repository", EEXIST);
+    for (const char* sub : kDirs)
+        WM_CHECK(mkdir_all(dir + "/" + sub, 0700));
+    UniqueFd lock = WM_TRY(open_file(dir + "/locks/repo.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    std::string key = WM_TRY(random_hex(32));
+    OrderedJson j = {{"version", kFormatVersion},
+                     {"id", WM_TRY(random_hex(16))},
+                     {"key", key},
+                     {"chunker",
+                      {{"algorithm", "fastcdc"},
+                       {"min", options.chunker.min_size},
+                       {"avg", options.chunker.avg_size},
+                       {"max", options.chunker.max_size}}},
+                     {"compression", {{"algorithm", "zstd"}, {"level", options.compression_level}}},
+                     {"pack_size", options.pack_size}};
+    // The config is written last and atomically: its presence is what makes a repository.
+    return write_repo_file(dir, "config", j.dump(2) + "\n", 0600);
+}
+
+Result<Repository> Repository::open(const std::string& dir) {
+    Config config = WM_TRY(read_config(dir));
+    auto state = std::unique_ptr<State>(new State{dir,
+                                                  config,
+                                                  KeyedHasher(config.key),
+                                                  Chunker(config.chunker, gear_seed(config.key)),
+                                                  {},
+                                                  {}});
+    std::string lock_path = dir + "/locks/repo.lock";
+    state->lock_fd = WM_TRY(open_file(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    {
+        auto lock = WM_TRY(RepoLock::take(state->lock_fd.get(), false, lock_path));
+        state->index = WM_TRY(Index::load(dir));
+    }
+    return Repository(std::move(state));
+}
+
+Result<std::vector<std::string>> snapshot_ids(const std::string& repo) {
+    std::string dir = repo + "/snapshots";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return sys_error("opendir", dir);
+    std::vector<std::string> ids;
+    while (dirent* de = ::readdir(d))
+        if (ChunkId::from_hex(de->d_name)) ids.push_back(de->d_name);
+    ::closedir(d);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+Result<std::string> Repository::resolve(const std::string& prefix) {
+    std::vector<std::string> match;
+    for (auto& id : WM_TRY(snapshot_ids(s_->dir)))
+        if (!prefix.empty() && id.starts_with(prefix)) match.push_back(id);
+    if (match.empty()) return fail("find snapshot", prefix, "no such snapshot", ENOENT);
+    if (match.size() > 1) return fail("find snapshot", prefix, "ambiguous id prefix");
+    return match[0];
+}
+
+Result<std::vector<SnapshotInfo>> Repository::list() {
+    auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
+    std::vector<SnapshotInfo> out;
+    for (auto& id : WM_TRY(snapshot_ids(s_->dir))) {
+        Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id));
+        SnapshotInfo info{id, m.parent, m.hostname, m.source, m.time_ns, m.tree.size(), 0};
+        for (const auto& e : m.tree)
+            if (e.type == EntryType::file) info.bytes += e.size;
+        out.push_back(std::move(info));
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const auto& a, const auto& b) { return a.time_ns < b.time_ns; });
+    return out;
+}
+
+Result<DiffResult> Repository::diff(const std::string& a, const std::string& b) {
+    auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
+    std::string id_a = WM_TRY(resolve(a)), id_b = WM_TRY(resolve(b));
+    Manifest ma = WM_TRY(read_manifest(s_->dir, s_->hasher, id_a));
+    Manifest mb = WM_TRY(read_manifest(s_->dir, s_->hasher, id_b));
+    std::map<std::string, const Entry*> old_entries;
+    for (const auto& e : ma.tree)
+        old_entries[e.path] = &e;
+    DiffResult d;
+    for (const auto& e : mb.tree) {
+        auto it = old_entries.find(e.path);
+        if (it == old_entries.end()) {
+            d.added.push_back(e.path);
+            continue;
+        }
+        const Entry& o = *it->second;
+        // ctime and inode are where the data was read from, not what it is.
+        bool same = o.type == e.type && o.mode == e.mode && o.uid == e.uid && o.gid == e.gid &&
+                    o.mtime_ns == e.mtime_ns && o.size == e.size && o.xattrs == e.xattrs &&
+                    o.target == e.target && o.rdev_major == e.rdev_major &&
+                    o.rdev_minor == e.rdev_minor && o.link == e.link && o.extents == e.extents &&
+                    o.chunks == e.chunks;
+        if (!same) d.changed.push_back(e.path);
+        old_entries.erase(it);
+    }
+    for (const auto& [path, e] : old_entries)
+        d.removed.push_back(path);
+    return d;
+}
+
+Result<std::vector<std::string>> Repository::forget(size_t keep_last) {
+    std::vector<SnapshotInfo> all = WM_TRY(list());
+    auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), true, s_->dir));
+    std::vector<std::string> removed;
+    for (size_t i = 0; i + keep_last < all.size(); ++i) {
+        std::string path = s_->dir + "/snapshots/" + all[i].id;
+        if (::unlink(path.c_str()) < 0) return sys_error("unlink", path);
+        removed.push_back(all[i].id);
+    }
+    if (!removed.empty()) WM_CHECK(fsync_dir(s_->dir + "/snapshots"));
+    return removed;
+}
+
+}  // namespace wmrun::snapshot

@@ -1,0 +1,32 @@
+// The wmrun command line: each command file registers its subcommands on the app and turns
+// the runtime's Result into output. Errors come back here and are printed once, in main.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/runtime/container.hpp"
+
+namespace wmrun::cli {
+
+// What a command returns: its exit status, or the error to print.
+using Action = std::function<Result<int>()>;
+
+struct Context {
+    runtime::GlobalOptions global;
+    Action action;            // set by the chosen subcommand's callback
+    std::string command;      // its name, for the error line
+};
+
+void add_lifecycle_commands(CLI::App& app, Context& ctx);  // create start run delete kill
+void add_query_commands(CLI::App& app, Context& ctx);      // state list ps spec features
+void add_exec_command(CLI::App& app, Context& ctx);
+void add_cgroup_commands(CLI::App& app, Context& ctx);     // pause resume update events
+
+// Registers `name` on app with a callback that makes `action` the one to run.
+CLI::App* add_command(CLI::App& app, Context& ctx, const std::string& name,
+                      const std::string& description, Action action);
+
+}  // namespace wmrun::cli

@@ -1,0 +1,105 @@
+// wmrun: a daemonless OCI runtime, command-line compatible with runc.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "wmrun/base/log.hpp"
+#include "wmrun_version.h"
+
+namespace wmrun::cli {
+
+CLI::App* add_command(CLI::App& app, Context& ctx, const std::string& name,
+                      const std::string& description, Action action) {
+    CLI::App* sub = app.add_subcommand(name, description);
+    sub->callback([&ctx, name, action = std::move(action)] {
+        ctx.command = name;
+        ctx.action = action;
+    });
+    return sub;
+}
+
+namespace {
+
+std::string default_root() {
+    if (::geteuid() == 0) return "/run/wmrun";
+    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg)
+        return std::string(xdg) + "/wmrun";
+    return fmt::format("/tmp/wmrun-{}", ::geteuid());
+}
+
+std::string version_text() {
+    std::string commit = WMRUN_COMMIT;
+    return fmt::format("wmrun version {}\n{}spec: 1.3.0\n", WMRUN_VERSION,
+                       commit.empty() ? "" : "commit: " + commit + "\n");
+}
+
+}  // namespace
+
+}  // namespace wmrun::cli
+
+int main(int argc, char** argv) {
+    using namespace wmrun;
+    cli::Context ctx;
+    CLI::App app{"wmrun: run OCI containers, command-line compatible with runc", "wmrun"};
+    app.require_subcommand(0, 1);
+    app.fallthrough(false);
+
+    std::string log_path, log_format = "text", rootless = "auto";
+    bool debug = false, show_version = false;
+    ctx.global.root = cli::default_root();
+    app.add_option("--root", ctx.global.root, "root directory for container state");
+    app.add_option("--log", log_path, "log file (default: stderr)");
+    app.add_option("--log-format", log_format, "log format: text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    app.add_flag("--debug", debug, "enable debug logging");
+    app.add_flag("--systemd-cgroup", ctx.global.systemd_cgroup,
+                 "treat cgroupsPath as slice:prefix:name");
+    app.add_option("--rootless", rootless, "rootless mode: true, false or auto")
+        ->check(CLI::IsMember({"true", "false", "auto"}));
+    app.add_option("--criu", "accepted for runc compatibility; checkpointing is not supported");
+    app.add_flag("-v,--version", show_version, "print the version");
+
+    cli::add_lifecycle_commands(app, ctx);
+    cli::add_query_commands(app, ctx);
+    cli::add_exec_command(app, ctx);
+    cli::add_cgroup_commands(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string cmd = ctx.command.empty() ? "" : ctx.command + ": ";
+        std::fprintf(stderr, "wmrun: %s%s\n", cmd.c_str(), e.what());
+        return e.get_exit_code() == 0 ? 0 : 1;
+    }
+    if (show_version) {
+        std::fputs(cli::version_text().c_str(), stdout);
+        return 0;
+    }
+    if (!ctx.action) {
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
+    }
+    auto format = log_format == "json" ? log::Format::json : log::Format::text;
+    if (!log::init(log_path, format, debug)) {
+        std::fprintf(stderr, "wmrun: open log: %s: %s\n", log_path.c_str(), std::strerror(errno));
+        return 1;
+    }
+    ctx.global.rootless = rootless == "true" || (rootless == "auto" && ::geteuid() != 0);
+
+    auto result = ctx.action();
+    if (!result) {
+        std::string line = fmt::format("{}: {}", ctx.command, result.error().message());
+        // containerd's shim reads the reason from the log file; people read stderr.
+        if (log::to_file()) log::error(line);
+        std::fprintf(stderr, "wmrun: %s\n", line.c_str());
+        return 1;
+    }
+    return *result;
+}
