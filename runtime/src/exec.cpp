@@ -1,10 +1,223 @@
 // exec: a new process in a running container's namespaces and cgroup.
+// The child joins every namespace of the init at once through its pidfd (setns with a pidfd),
+// so no path under /proc is resolved on the way in; it is non-dumpable until it execs, so the
+// container cannot reach wmrun's own binary through /proc/PID/exe (CVE-2019-5736 class).
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+
+#include "cgroup_setup.hpp"
+#include "process_setup.hpp"
+#include "seccomp.hpp"
+#include "supervise.hpp"
+#include "sync.hpp"
+#include "wmrun/base/fs.hpp"
+#include "wmrun/base/process.hpp"
+#include "wmrun/base/syscall.hpp"
 #include "wmrun/runtime/container.hpp"
 
 namespace wmrun::runtime {
 
-Result<int> exec_in_container(const GlobalOptions&, const ExecOptions& o) {
-    return fail("exec", o.id, "not implemented yet", ENOSYS);
+namespace {
+
+Result<std::uint32_t> parse_id(const std::string& text, const char* what) {
+    try {
+        std::size_t used = 0;
+        unsigned long v = std::stoul(text, &used);
+        if (used != text.size()) throw std::invalid_argument(what);
+        return static_cast<std::uint32_t>(v);
+    } catch (...) {
+        return fail("exec", text, std::string("bad ") + what, EINVAL);
+    }
+}
+
+// The process to run: --process as a whole, or the container's own process with the flags
+// laid over it, as runc does.
+Result<Process> exec_process(const Spec& spec, const ExecOptions& o) {
+    Json doc = spec.raw;
+    if (o.process) {
+        doc["process"] = *o.process;
+    } else {
+        Json p = doc["process"];
+        p["args"] = o.args;
+        p["terminal"] = o.tty;
+        if (!o.cwd.empty()) p["cwd"] = o.cwd;
+        for (const auto& kv : o.env) p["env"].push_back(kv);
+        if (!o.user.empty()) {
+            auto colon = o.user.find(':');
+            p["user"]["uid"] = WM_TRY(parse_id(o.user.substr(0, colon), "uid"));
+            p["user"]["gid"] = colon == std::string::npos
+                                   ? 0u
+                                   : WM_TRY(parse_id(o.user.substr(colon + 1), "gid"));
+        }
+        for (const auto& g : o.additional_gids)
+            p["user"]["additionalGids"].push_back(WM_TRY(parse_id(g, "gid")));
+        if (o.no_new_privs) p["noNewPrivileges"] = true;
+        for (const auto& cap : o.caps)
+            for (const char* set : {"bounding", "effective", "permitted", "ambient"})
+                p["capabilities"][set].push_back(cap);
+        doc["process"] = std::move(p);
+    }
+    auto parsed = parse_spec(doc);
+    if (!parsed) return std::unexpected(with_context(parsed.error(), "exec process"));
+    return std::move(*parsed->process);
+}
+
+std::uint64_t namespace_flags(const Linux& l) {
+    std::uint64_t flags = 0;
+    for (const auto& ns : l.namespaces) flags |= static_cast<std::uint64_t>(namespace_clone_flag(ns.type));
+    return flags;
+}
+
+[[noreturn]] void exec_child(int sync_fd, int init_pidfd, std::uint64_t ns_flags, const Spec& spec,
+                             const Process& proc, int console_fd, unsigned preserve_fds) {
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    auto step = [&]() -> Result<std::string> {
+        // The pid namespace was joined by the parent for this clone; the rest happens here.
+        std::uint64_t rest = ns_flags & ~static_cast<std::uint64_t>(CLONE_NEWPID | CLONE_NEWTIME);
+        if (rest != 0 && ::setns(init_pidfd, static_cast<int>(rest)) < 0)
+            return sys_error("setns", "container namespaces");
+        if (proc.terminal && console_fd >= 0) WM_CHECK(setup_console(proc, console_fd, false));
+        WM_CHECK(apply_rlimits(proc));
+        WM_CHECK(apply_process_attributes(proc, *spec.linux_));
+        std::string exe = WM_TRY(find_executable(proc));
+        const auto& sc = spec.linux_->seccomp;
+        if (sc && !proc.no_new_privileges) WM_CHECK(load_seccomp(*sc));
+        WM_CHECK(apply_identity(proc));
+        if (::chdir(proc.cwd.c_str()) < 0) return sys_error("chdir", proc.cwd);
+        if (sc && proc.no_new_privileges) WM_CHECK(load_seccomp(*sc));
+        return exe;
+    };
+    auto exe = step();
+    if (!exe) {
+        (void)sync_send(sync_fd, SyncType::error, &exe.error());
+        ::_exit(1);
+    }
+    // Only stdio and the preserved fds go in; the sync socket closes on exec, which tells the
+    // parent the exec happened.
+    ::fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+    for (int fd = 3 + static_cast<int>(preserve_fds); fd < 1024; ++fd)
+        if (fd != sync_fd) ::close(fd);
+    sys::close_range(1024, ~0U, 0);
+    auto argv = c_strings(proc.args);
+    auto envp = c_strings(proc.env);
+    ::execve(exe->c_str(), argv.data(), envp.data());
+    Error e{"exec", *exe, errno, {}};
+    (void)sync_send(sync_fd, SyncType::error, &e);
+    ::_exit(127);
+}
+
+}  // namespace
+
+Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
+    StateStore store(g.root);
+    ContainerState state;
+    {
+        auto lock = WM_TRY(store.lock(o.id));
+        state = WM_TRY(store.load(o.id));
+    }
+    Status status = current_status(store, state);
+    if (status == Status::stopped) return fail("exec", o.id, "cannot exec in a stopped container");
+    if (status == Status::paused) return fail("exec", o.id, "cannot exec in a paused container");
+    Spec spec = WM_TRY(load_spec(state.bundle));
+    Process proc = WM_TRY(exec_process(spec, o));
+    auto init = WM_TRY(open_process(state.pid, state.start_time));
+
+    UniqueFd console, console_peer;
+    if (proc.terminal) {
+        if (!o.console_socket.empty()) {
+            UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            std::strncpy(addr.sun_path, o.console_socket.c_str(), sizeof addr.sun_path - 1);
+            if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+                return sys_error("connect", o.console_socket);
+            console = std::move(sock);
+        } else if (o.detach) {
+            return fail("exec", o.id, "a terminal for a detached process needs --console-socket");
+        } else {
+            int cs[2];
+            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) < 0)
+                return sys_error("socketpair", "console");
+            console_peer.reset(cs[0]);
+            console.reset(cs[1]);
+        }
+    }
+
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return sys_error("socketpair", "");
+    UniqueFd parent_sock(pair[0]), child_sock(pair[1]);
+
+    std::optional<ForwardedSignals> signals;
+    if (!o.detach) signals.emplace();
+
+    std::uint64_t ns_flags = namespace_flags(*spec.linux_);
+    UniqueFd own_pidns;
+    if (ns_flags & CLONE_NEWPID || ns_flags & CLONE_NEWTIME) {
+        // pid and time namespaces apply to children: enter them here for the clone only.
+        own_pidns = WM_TRY(open_file("/proc/self/ns/pid", O_RDONLY));
+        int flags = static_cast<int>(ns_flags & (CLONE_NEWPID | CLONE_NEWTIME));
+        if (::setns(init.get(), flags) < 0) return sys_error("setns", "container pid namespace");
+    }
+    auto cgroup = CgroupHandle::load(state);
+    UniqueFd cgroup_fd = cgroup.clone_into_fd();
+    clone_args ca{};
+    int pidfd = -1;
+    ca.flags = CLONE_PIDFD | (cgroup_fd ? CLONE_INTO_CGROUP : 0);
+    ca.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+    ca.cgroup = cgroup_fd ? static_cast<std::uint64_t>(cgroup_fd.get()) : 0;
+    ca.exit_signal = SIGCHLD;
+    long pid = sys::clone3(&ca, sizeof ca);
+    if (pid == 0)
+        exec_child(child_sock.get(), init.get(), ns_flags, spec, proc, console ? console.get() : -1,
+                   o.preserve_fds);
+    int clone_errno = errno;
+    if (own_pidns) ::setns(own_pidns.get(), CLONE_NEWPID);
+    if (pid < 0) return sys_error("clone3", o.id, clone_errno);
+    UniqueFd child(pidfd);
+    child_sock.reset();
+    if (!cgroup_fd) {
+        if (auto r = cgroup.enter(static_cast<pid_t>(pid)); !r) {
+            sys::pidfd_send_signal(child.get(), SIGKILL, nullptr, 0);
+            return std::unexpected(r.error());
+        }
+    }
+    Error child_error;
+    auto reply = sync_recv(parent_sock.get(), &child_error, "exec process");
+    if (reply && *reply == SyncType::error) {
+        ::waitid(P_PIDFD, static_cast<id_t>(child.get()), nullptr, WEXITED);
+        return std::unexpected(child_error);
+    }
+    // EOF: the socket closed on a successful execve.
+    if (!o.pid_file.empty())
+        WM_CHECK(write_file_atomic(o.pid_file, std::to_string(pid), 0644));
+    if (!o.pidfd_socket.empty()) {
+        UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, o.pidfd_socket.c_str(), sizeof addr.sun_path - 1);
+        if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+            return sys_error("connect", o.pidfd_socket);
+        WM_CHECK(send_fd(sock.get(), child.get(), "pidfd"));
+    }
+    if (o.detach) return 0;
+    UniqueFd master;
+    if (console_peer) master.reset(WM_TRY(recv_fd(console_peer.get(), "console master")));
+    return supervise(*signals, child.get(), master.get(), o.id);
 }
 
 }  // namespace wmrun::runtime

@@ -16,7 +16,8 @@ OrderedJson features() {
     OrderedJson f;
     f["ociVersionMin"] = "1.0.0";
     f["ociVersionMax"] = "1.3.0";
-    f["hooks"] = {"prestart", "createRuntime", "poststart", "poststop"};
+    f["hooks"] = {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+                  "poststop"};
     f["mountOptions"] = known_mount_options();
     OrderedJson lnx;
     lnx["namespaces"] = {"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"};

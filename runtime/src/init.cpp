@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "hooks.hpp"
+#include "wmrun/runtime/state.hpp"
 #include "process_setup.hpp"
 #include "seccomp.hpp"
 #include "sync.hpp"
@@ -19,10 +21,23 @@ namespace wmrun::runtime {
 
 namespace {
 
-Result<> wait_for_go(int sync_fd) {
-    auto type = WM_TRY(sync_recv(sync_fd, nullptr, "wmrun create"));
+// Returns the init's pid as the host sees it, for the hooks' state.
+Result<int> wait_for_go(int sync_fd) {
+    int host_pid = 0;
+    auto type = WM_TRY(sync_recv(sync_fd, nullptr, "wmrun create", &host_pid));
     if (type != SyncType::go) return fail("init", "", "unexpected message from wmrun create");
-    return {};
+    return host_pid;
+}
+
+OrderedJson hook_state(const InitArgs& a, int host_pid) {
+    ContainerState s;
+    s.id = a.id;
+    s.oci_version = a.spec->oci_version;
+    s.pid = host_pid;
+    s.bundle = a.bundle;
+    s.rootfs = a.rootfs.rootfs;
+    s.annotations = a.spec->annotations;
+    return state_json(s, Status::created);
 }
 
 Result<> join_namespaces(const InitArgs& a) {
@@ -33,11 +48,12 @@ Result<> join_namespaces(const InitArgs& a) {
     return {};
 }
 
-Result<std::string> setup(const InitArgs& a) {
+Result<std::string> setup(const InitArgs& a, OrderedJson& state) {
     const Spec& spec = *a.spec;
     const Process& proc = *spec.process;
     const Linux& lnx = *spec.linux_;
-    WM_CHECK(wait_for_go(a.sync_fd));
+    int host_pid = WM_TRY(wait_for_go(a.sync_fd));
+    state = hook_state(a, host_pid);
     WM_CHECK(join_namespaces(a));
     if (a.new_user_namespace) {
         // Become the namespace's root so the setup below has its full capabilities.
@@ -52,6 +68,9 @@ Result<std::string> setup(const InitArgs& a) {
             return sys_error("setdomainname", spec.domainname);
     }
     WM_CHECK(prepare_rootfs(a.rootfs));
+    // config.md: createContainer hooks run in the container's namespaces before pivot_root.
+    WM_CHECK(run_hooks(spec.hooks.create_container, state, "createContainer"));
+    WM_CHECK(enter_rootfs(a.rootfs));
     WM_CHECK(apply_sysctls(lnx.sysctl));
     if (proc.terminal && a.console_fd >= 0) {
         WM_CHECK(setup_console(proc, a.console_fd, true));
@@ -100,7 +119,8 @@ void container_init(const InitArgs& a) {
     // Die with wmrun create until setup is done; the orphaned init is of no use to anyone.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     close_other_fds(a);
-    auto exe = setup(a);
+    OrderedJson state;
+    auto exe = setup(a, state);
     if (!exe) die(a.sync_fd, exe.error());
 
     // The pdeath signal would follow a parent that exits right after `create`.
@@ -119,6 +139,11 @@ void container_init(const InitArgs& a) {
     ::close(a.fifo_fd);
 
     const Process& proc = *a.spec->process;
+    // startContainer hooks run in the container, after start and before the program.
+    if (auto r = run_hooks(a.spec->hooks.start_container, state, "startContainer"); !r) {
+        std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());
+        ::_exit(1);
+    }
     if (a.spec->linux_->seccomp && proc.no_new_privileges) {
         if (auto r = load_seccomp(*a.spec->linux_->seccomp); !r) {
             std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());

@@ -2,6 +2,7 @@
 // namespaces, reports to `wmrun create`, waits on exec.fifo for `start`, then execs.
 #pragma once
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,8 @@ namespace wmrun::runtime {
 
 struct InitArgs {
     const Spec* spec = nullptr;
+    std::string id;
+    std::string bundle;
     RootfsContext rootfs;
     int sync_fd = -1;
     int fifo_fd = -1;     // O_PATH fd of exec.fifo

@@ -146,6 +146,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
 
     InitArgs args;
     args.spec = &spec;
+    args.id = o.id;
+    args.bundle = bundle;
     args.rootfs = RootfsContext{&spec, rootfs, bundle, lnx.has_namespace(NamespaceType::user),
                                 o.no_pivot};
     args.sync_fd = child_sock.get();
@@ -210,7 +212,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     if (!cgroup_fd) WM_CHECK(cgroup.enter(static_cast<pid_t>(pid)));
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
     if (lnx.has_namespace(NamespaceType::time)) WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
-    WM_CHECK(sync_send(parent_sock.get(), SyncType::go));
+    WM_CHECK(sync_send(parent_sock.get(), SyncType::go, nullptr, static_cast<int>(pid)));
 
     Error child_error;
     auto reply = WM_TRY(sync_recv(parent_sock.get(), &child_error, "container init"));

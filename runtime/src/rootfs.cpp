@@ -206,7 +206,9 @@ unsigned long propagation_flag(const std::string& name) {
     return 0;
 }
 
-Result<> enter_root(const RootfsContext& ctx) {
+}  // namespace
+
+Result<> enter_rootfs(const RootfsContext& ctx) {
     if (::chdir(ctx.rootfs.c_str()) < 0) return sys_error("chdir", ctx.rootfs);
     if (ctx.no_pivot) {
         if (::mount(ctx.rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
@@ -223,8 +225,6 @@ Result<> enter_root(const RootfsContext& ctx) {
     if (::chdir("/") < 0) return sys_error("chdir", "/");
     return {};
 }
-
-}  // namespace
 
 Result<> prepare_rootfs(const RootfsContext& ctx) {
     const Spec& spec = *ctx.spec;
@@ -245,7 +245,7 @@ Result<> prepare_rootfs(const RootfsContext& ctx) {
     WM_CHECK(setup_dev(root.get(), spec, dev_mounted, ctx.user_namespace));
     for (const auto& path : spec.linux_->masked_paths) WM_CHECK(mask_path(root.get(), path));
     for (const auto& path : spec.linux_->readonly_paths) WM_CHECK(readonly_path(root.get(), path));
-    return enter_root(ctx);
+    return {};
 }
 
 Result<> finish_rootfs(const RootfsContext& ctx) {

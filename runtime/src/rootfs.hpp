@@ -17,8 +17,11 @@ struct RootfsContext {
     bool no_pivot = false;
 };
 
-// Everything up to and including the switch into the new root.
+// Everything up to the switch into the new root.
 Result<> prepare_rootfs(const RootfsContext& ctx);
+
+// pivot_root (or MS_MOVE + chroot with no_pivot) into the prepared rootfs.
+Result<> enter_rootfs(const RootfsContext& ctx);
 
 // After pivot: rootfsPropagation and read-only root.
 Result<> finish_rootfs(const RootfsContext& ctx);

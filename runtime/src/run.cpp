@@ -10,7 +10,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "launch.hpp"
+#include "supervise.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/syscall.hpp"
 #include "wmrun/runtime/container.hpp"
@@ -60,38 +63,31 @@ int exit_status(const siginfo_t& info) {
 
 }  // namespace
 
-Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool detach) {
-    // Orphans of the container's init land with us, not with the host's init.
-    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    sigset_t mask;
-    sigemptyset(&mask);
-    for (int s : kForwarded) sigaddset(&mask, s);
-    sigset_t old;
-    if (!detach) ::sigprocmask(SIG_BLOCK, &mask, &old);
+// Blocks the signals a foreground process forwards; the mask in force before is restored when
+// the object goes away.
+ForwardedSignals::ForwardedSignals() {
+    sigemptyset(&mask_);
+    for (int s : kForwarded) sigaddset(&mask_, s);
+    ::sigprocmask(SIG_BLOCK, &mask_, &old_);
+}
+ForwardedSignals::~ForwardedSignals() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
 
-    auto launched = WM_TRY(launch_container(g, o, !detach));
-    if (auto r = start_container(g, o.id); !r) {
-        destroy_container(g, launched.state);
-        return std::unexpected(r.error());
-    }
-    if (detach) return 0;
-
-    UniqueFd sigfd(::signalfd(-1, &mask, SFD_CLOEXEC));
-    if (!sigfd) return sys_error("signalfd", "");
-    int master = launched.console_master.get();
+Result<int> supervise(const ForwardedSignals& signals, int pidfd, int master, const std::string& name) {
+    UniqueFd sigfd(::signalfd(-1, &signals.mask(), SFD_CLOEXEC));
+    if (!sigfd) return sys_error("signalfd", name);
     RawTerminal raw(master >= 0 ? STDIN_FILENO : -1);
     if (master >= 0) copy_winsize(STDIN_FILENO, master);
 
     bool stdin_open = master >= 0;
     siginfo_t info{};
     for (;;) {
-        pollfd fds[4] = {{launched.pidfd.get(), POLLIN, 0},
+        pollfd fds[4] = {{pidfd, POLLIN, 0},
                          {sigfd.get(), POLLIN, 0},
                          {master, POLLIN, 0},
                          {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}};
         int n = ::poll(fds, 4, -1);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return sys_error("poll", o.id);
+        if (n < 0) return sys_error("poll", name);
         if (fds[2].revents & (POLLIN | POLLHUP)) pump(master, STDOUT_FILENO);
         if (fds[3].revents & (POLLIN | POLLHUP)) stdin_open = pump(STDIN_FILENO, master);
         if (fds[1].revents & POLLIN) {
@@ -100,25 +96,40 @@ Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool d
                 if (si.ssi_signo == SIGWINCH && master >= 0)
                     copy_winsize(STDIN_FILENO, master);
                 else
-                    sys::pidfd_send_signal(launched.pidfd.get(), static_cast<int>(si.ssi_signo),
-                                           nullptr, 0);
+                    sys::pidfd_send_signal(pidfd, static_cast<int>(si.ssi_signo), nullptr, 0);
             }
         }
         if (fds[0].revents & POLLIN) {
-            if (::waitid(P_PIDFD, static_cast<id_t>(launched.pidfd.get()), &info, WEXITED) < 0)
-                return sys_error("waitid", o.id);
+            if (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED) < 0)
+                return sys_error("waitid", name);
             break;
         }
     }
-    // What the container wrote last is still in the pty.
+    // What the process wrote last is still in the pty.
     if (master >= 0) {
         ::fcntl(master, F_SETFL, O_NONBLOCK);
         while (pump(master, STDOUT_FILENO)) {
         }
     }
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    if (auto r = delete_container(g, o.id, true); !r) return std::unexpected(r.error());
     return exit_status(info);
+}
+
+Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool detach) {
+    // Orphans of the container's init land with us, not with the host's init.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    std::optional<ForwardedSignals> signals;
+    if (!detach) signals.emplace();
+
+    auto launched = WM_TRY(launch_container(g, o, !detach));
+    if (auto r = start_container(g, o.id); !r) {
+        destroy_container(g, launched.state);
+        return std::unexpected(r.error());
+    }
+    if (detach) return 0;
+    auto status = supervise(*signals, launched.pidfd.get(), launched.console_master.get(), o.id);
+    signals.reset();
+    if (auto r = delete_container(g, o.id, true); !r) return std::unexpected(r.error());
+    return status;
 }
 
 }  // namespace wmrun::runtime

@@ -24,9 +24,10 @@ void copy_field(char* dst, std::size_t size, const std::string& src) {
 
 }  // namespace
 
-Result<> sync_send(int fd, SyncType type, const Error* error) {
+Result<> sync_send(int fd, SyncType type, const Error* error, int value) {
     Message msg{};
     msg.type = type;
+    msg.err = value;
     if (error != nullptr) {
         msg.err = error->err;
         copy_field(msg.op, sizeof msg.op, error->op);
@@ -41,7 +42,7 @@ Result<> sync_send(int fd, SyncType type, const Error* error) {
     return {};
 }
 
-Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer) {
+Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer, int* value_out) {
     Message msg{};
     ssize_t n;
     do {
@@ -50,6 +51,7 @@ Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer) {
     if (n < 0) return sys_error("recv", "sync socket");
     if (n == 0) return fail("wait for " + std::string(peer), "", "exited before it was ready");
     if (n != static_cast<ssize_t>(sizeof msg)) return fail("recv", "sync socket", "short message");
+    if (value_out != nullptr) *value_out = msg.err;
     if (msg.type == SyncType::error && error_out != nullptr) {
         msg.op[sizeof msg.op - 1] = msg.path[sizeof msg.path - 1] = '\0';
         msg.detail[sizeof msg.detail - 1] = '\0';

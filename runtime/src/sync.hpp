@@ -8,9 +8,10 @@ namespace wmrun::runtime {
 
 enum class SyncType : int { go = 1, ready = 2, error = 3 };
 
-Result<> sync_send(int fd, SyncType type, const Error* error = nullptr);
+// `value` rides along with `go` (the init's pid as the host sees it).
+Result<> sync_send(int fd, SyncType type, const Error* error = nullptr, int value = 0);
 // Waits for one message; EOF (the init died without a word) is an error naming `peer`.
-Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer);
+Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer, int* value_out = nullptr);
 
 // Passing an fd over a unix socket with SCM_RIGHTS (console master, pidfd).
 Result<> send_fd(int sock, int fd, const char* what);

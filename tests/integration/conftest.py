@@ -1,6 +1,6 @@
 """Fixtures for the integration suite.
 
-The runtime under test is $WMRUN (default <repo>/build/tools/wmrun/wmrun). The suite is kept
+The runtime under test is $WMRUN (default <repo>/build/tools/wmrun). The suite is kept
 honest by running it against runc as well: WMRUN=/usr/bin/runc.
 """
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_BINARY = REPO / "build" / "tools" / "wmrun" / "wmrun"
+DEFAULT_BINARY = REPO / "build" / "tools" / "wmrun"
 DEFAULT_TIMEOUT = 30
 ID_PREFIX = "wmt-"
 

@@ -96,9 +96,11 @@ int main(int argc, char** argv) {
     auto result = ctx.action();
     if (!result) {
         std::string line = fmt::format("{}: {}", ctx.command, result.error().message());
-        // containerd's shim reads the reason from the log file; people read stderr.
-        if (log::to_file()) log::error(line);
-        std::fprintf(stderr, "wmrun: %s\n", line.c_str());
+        // containerd's shim reads the reason from the log file; people read stderr. Asked for
+        // JSON without a file, stderr gets the JSON line alone, as runc writes it.
+        if (log::to_file() || format == log::Format::json) log::error(line);
+        if (log::to_file() || format == log::Format::text)
+            std::fprintf(stderr, "wmrun: %s\n", line.c_str());
         return 1;
     }
     return *result;

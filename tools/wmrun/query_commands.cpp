@@ -150,7 +150,7 @@ void add_query_commands(CLI::App& app, Context& ctx) {
     static std::string state_id;
     add_command(app, ctx, "state", "print the OCI state of a container", [&ctx]() -> Result<int> {
         auto doc = WM_TRY(runtime::container_state(ctx.global, state_id));
-        print(doc.dump(2) + "\n");
+        print(doc.dump(2));  // runc prints no newline after the document
         return 0;
     })->add_option("container-id", state_id, "container id")->required();
 

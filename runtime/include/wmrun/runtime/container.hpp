@@ -85,4 +85,18 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o);
 // The runtime-spec "features" document for this build.
 OrderedJson features();
 
+// update: runc's `update`. `resources` is a linux.resources object; only the limits it sets are
+// written. Fails when the container is stopped.
+Result<> update_container(const GlobalOptions& g, const std::string& id, const Json& resources);
+
+// runc's `events --stats`: {"type":"stats","id":..,"data":..} with data in runc's types.Stats
+// layout. Fails when the container is stopped.
+Result<OrderedJson> container_stats(const GlobalOptions& g, const std::string& id);
+
+// runc's `events`: a stats event every interval_ms and an {"type":"oom"} event as soon as the
+// OOM killer acts in the container. Returns when the container stops or `emit` returns false.
+using EventSink = std::function<bool(const OrderedJson& event)>;
+Result<> watch_events(const GlobalOptions& g, const std::string& id, unsigned interval_ms,
+                      const EventSink& emit);
+
 }  // namespace wmrun::runtime

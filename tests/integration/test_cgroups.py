@@ -1,0 +1,250 @@
+"""cgroup commands: pause/resume, update and events, checked against the cgroup files."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import RunFailed
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MiB = 1024 * 1024
+
+
+def start_detached(runtime, bundle, args=("sleep", "60"), resources=None, readonly=None):
+    bundle.set(args=list(args), readonly=readonly)
+    if resources is not None:
+        bundle.config.setdefault("linux", {})["resources"] = resources
+        bundle.write()
+    cid = runtime.new_id()
+    runtime.run(["run", "--detach", "--bundle", bundle.path, cid])
+    return cid
+
+
+def controller_dir(pid, controller):
+    """The v1 cgroup directory of `pid` for `controller`, read from /proc/PID/cgroup."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return CGROUP_ROOT / controllers / path.lstrip("/")
+    pytest.skip(f"no v1 {controller} controller on this host")
+
+
+def read_cg(pid, controller, name):
+    return (controller_dir(pid, controller) / name).read_text().strip()
+
+
+def cgroup_frozen(pid):
+    """True when the v1 freezer or the v2 (or hybrid unified) cgroup.freeze says frozen."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        rel = path.lstrip("/")
+        if controllers == "":
+            base = CGROUP_ROOT / "unified" if (CGROUP_ROOT / "unified").is_dir() else CGROUP_ROOT
+            f = base / rel / "cgroup.freeze"
+            if f.exists() and f.read_text().strip() == "1":
+                return True
+        elif "freezer" in controllers.split(","):
+            f = CGROUP_ROOT / controllers / rel / "freezer.state"
+            if f.exists() and f.read_text().strip() == "FROZEN":
+                return True
+    return False
+
+
+def wait_until(predicate, timeout=10, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+# --- pause / resume ---------------------------------------------------------------------------
+
+def test_pause_stops_a_counting_loop_and_resume_restarts_it(runtime, bundle):
+    cid = start_detached(runtime, bundle, args=[
+        "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done"],
+        readonly=False)
+    pid = runtime.state(cid)["pid"]
+    counter = Path(f"/proc/{pid}/root/tmp/count")
+
+    def count():
+        try:
+            text = counter.read_text().strip()
+            return int(text) if text else 0
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    assert wait_until(lambda: count() >= 3), "the loop never started counting"
+    runtime.run(["pause", cid])
+    assert runtime.state(cid)["status"] == "paused"
+    assert cgroup_frozen(pid)
+    frozen_at = count()
+    time.sleep(0.5)
+    assert count() == frozen_at, "the loop kept counting while paused"
+
+    runtime.run(["resume", cid])
+    assert runtime.state(cid)["status"] == "running"
+    assert wait_until(lambda: count() > frozen_at + 3), "the loop did not resume"
+    runtime.run(["delete", "--force", cid])
+
+
+def test_resume_of_running_container_fails(runtime, bundle):
+    cid = start_detached(runtime, bundle)
+    assert runtime.run(["resume", cid], check=False).returncode != 0
+    runtime.run(["delete", "--force", cid])
+
+
+# --- update -----------------------------------------------------------------------------------
+
+def test_update_memory_with_suffix(runtime, bundle):
+    cid = start_detached(runtime, bundle)
+    pid = runtime.state(cid)["pid"]
+    runtime.run(["update", "--memory", "64m", cid])
+    assert read_cg(pid, "memory", "memory.limit_in_bytes") == str(64 * MiB)
+    # Only what is given changes: a later pids update leaves the memory limit alone.
+    runtime.run(["update", "--pids-limit", "50", cid])
+    assert read_cg(pid, "memory", "memory.limit_in_bytes") == str(64 * MiB)
+    runtime.run(["delete", "--force", cid])
+
+
+def test_update_pids_limit(runtime, bundle):
+    cid = start_detached(runtime, bundle)
+    pid = runtime.state(cid)["pid"]
+    assert read_cg(pid, "pids", "pids.max") != "10"
+    runtime.run(["update", "--pids-limit", "10", cid])
+    assert read_cg(pid, "pids", "pids.max") == "10"
+    runtime.run(["delete", "--force", cid])
+
+
+def test_update_cpu_flags(runtime, bundle):
+    cid = start_detached(runtime, bundle)
+    pid = runtime.state(cid)["pid"]
+    runtime.run(["update", "--cpu-period", "100000", "--cpu-quota", "25000",
+                 "--cpu-shares", "512", cid])
+    assert read_cg(pid, "cpu", "cpu.cfs_quota_us") == "25000"
+    assert read_cg(pid, "cpu", "cpu.cfs_period_us") == "100000"
+    assert read_cg(pid, "cpu", "cpu.shares") == "512"
+    runtime.run(["delete", "--force", cid])
+
+
+def test_update_resources_from_stdin(runtime, bundle):
+    cid = start_detached(runtime, bundle)
+    pid = runtime.state(cid)["pid"]
+    doc = {"memory": {"limit": 48 * MiB}, "pids": {"limit": 20}}
+    runtime.run(["update", "-r", "-", cid], input=json.dumps(doc))
+    assert read_cg(pid, "memory", "memory.limit_in_bytes") == str(48 * MiB)
+    assert read_cg(pid, "pids", "pids.max") == "20"
+    runtime.run(["delete", "--force", cid])
+
+
+def test_update_resources_from_file(runtime, bundle, tmp_path):
+    cid = start_detached(runtime, bundle)
+    pid = runtime.state(cid)["pid"]
+    path = tmp_path / "resources.json"
+    path.write_text(json.dumps({"pids": {"limit": 33}}))
+    runtime.run(["update", "--resources", path, cid])
+    assert read_cg(pid, "pids", "pids.max") == "33"
+    runtime.run(["delete", "--force", cid])
+
+
+def test_update_rejects_bad_input(runtime, bundle):
+    cid = start_detached(runtime, bundle)
+    pid = runtime.state(cid)["pid"]
+    before = read_cg(pid, "memory", "memory.limit_in_bytes")
+    assert runtime.run(["update", "--memory", "lots", cid], check=False).returncode != 0
+    res = runtime.run(["update", "-r", "-", cid], input='{"memory": {"limit": "x"}}',
+                      check=False)
+    assert res.returncode != 0
+    assert read_cg(pid, "memory", "memory.limit_in_bytes") == before
+    runtime.run(["delete", "--force", cid])
+
+
+def test_update_stopped_container_fails(runtime, bundle):
+    cid = start_detached(runtime, bundle, args=["true"])
+    runtime.wait_status(cid, "stopped")
+    assert runtime.run(["update", "--pids-limit", "10", cid], check=False).returncode != 0
+    runtime.run(["delete", cid])
+
+
+# --- events -----------------------------------------------------------------------------------
+
+def test_events_stats_once(runtime, bundle):
+    cid = start_detached(runtime, bundle, args=["sh", "-c", "sleep 60 & sleep 60"])
+    runtime.wait_status(cid, "running")
+    runtime.run(["update", "--pids-limit", "40", cid])
+    res = runtime.run(["events", "--stats", cid], timeout=10)
+    lines = res.stdout.splitlines()
+    assert len(lines) == 1, res.stdout
+    ev = json.loads(lines[0])
+    assert ev["type"] == "stats" and ev["id"] == cid
+    data = ev["data"]
+    assert data["memory"]["usage"]["usage"] > 0
+    assert data["pids"]["current"] >= 1
+    assert data["pids"]["limit"] == 40
+    assert data["cpu"]["usage"]["total"] > 0
+    runtime.run(["delete", "--force", cid])
+
+
+def test_events_of_stopped_container_fails(runtime, bundle):
+    cid = start_detached(runtime, bundle, args=["true"])
+    runtime.wait_status(cid, "stopped")
+    assert runtime.run(["events", "--stats", cid], check=False).returncode != 0
+    runtime.run(["delete", cid])
+
+
+def read_events(path):
+    events = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            events.append(json.loads(line))
+    return events
+
+
+def test_events_streams_stats_and_exits_when_container_stops(runtime, bundle):
+    cid = start_detached(runtime, bundle)
+    proc = runtime.spawn(["events", "--interval", "200ms", cid])
+    try:
+        assert wait_until(lambda: len(read_events(proc.stdout_path)) >= 2, timeout=10)
+        runtime.run(["kill", cid, "KILL"])
+        assert proc.wait(timeout=10) == 0, proc.stderr_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = read_events(proc.stdout_path)
+    assert all(e["type"] == "stats" and e["id"] == cid for e in events)
+    assert events[0]["data"]["pids"]["current"] >= 1
+    runtime.run(["delete", "--force", cid])
+
+
+@pytest.mark.slow
+def test_events_reports_oom_kill(runtime, bundle):
+    # The shell stays alive: only `tail`, which buffers /dev/zero without end, is OOM-killed.
+    resources = {"memory": {"limit": 32 * MiB}}
+    if (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists():
+        resources["memory"]["swap"] = 32 * MiB  # no swapping out of the limit
+    cid = start_detached(runtime, bundle, resources=resources,
+                         args=["sh", "-c", "sleep 1; tail /dev/zero; sleep 60"])
+    pid = runtime.state(cid)["pid"]
+    assert read_cg(pid, "memory", "memory.limit_in_bytes") == str(32 * MiB)
+    proc = runtime.spawn(["events", "--interval", "30s", cid])
+    try:
+        ooms = wait_until(
+            lambda: [e for e in read_events(proc.stdout_path) if e["type"] == "oom"],
+            timeout=30)
+        assert ooms, (f"no oom event; stdout: {proc.stdout_path.read_text()!r} "
+                      f"stderr: {proc.stderr_path.read_text()!r}")
+        assert ooms[0] == {"type": "oom", "id": cid}
+        assert proc.poll() is None, "events exited while the container still runs"
+        assert runtime.state(cid)["status"] == "running"
+        runtime.run(["kill", cid, "KILL"])
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    runtime.run(["delete", "--force", cid])
