@@ -20,17 +20,19 @@ void add_exec_command(CLI::App& app, Context& ctx) {
     cmd->add_option("container-id", o.id, "container id")->required();
     cmd->add_option("-p,--process", process_file, "a JSON process object (config.json's process)");
     cmd->add_flag("-t,--tty", o.tty, "allocate a pseudo-TTY");
-    cmd->add_option("-e,--env", o.env, "KEY=VALUE to add to the environment");
+    cmd->add_option("-e,--env", o.env, "KEY=VALUE to add to the environment")
+        ->allow_extra_args(false);
     cmd->add_option("--cwd", o.cwd, "working directory inside the container");
     cmd->add_option("-u,--user", o.user, "uid[:gid]");
-    cmd->add_option("-g,--additional-gids", o.additional_gids, "additional group ids");
+    cmd->add_option("-g,--additional-gids", o.additional_gids, "additional group ids")
+        ->allow_extra_args(false);
     cmd->add_flag("-d,--detach", o.detach, "do not wait for the process");
     cmd->add_option("--pid-file", o.pid_file, "file to write the process's pid to");
     cmd->add_option("--console-socket", o.console_socket, "unix socket for the pty master");
     cmd->add_option("--pidfd-socket", o.pidfd_socket, "unix socket that receives the pidfd");
     cmd->add_option("--preserve-fds", o.preserve_fds, "pass fds 3..3+N-1 into the process");
     cmd->add_flag("--no-new-privs", o.no_new_privs, "set no_new_privs for the process");
-    cmd->add_option("-c,--cap", o.caps, "add a capability");
+    cmd->add_option("-c,--cap", o.caps, "add a capability")->allow_extra_args(false);
     cmd->add_option("--apparmor", "accepted for runc compatibility");
     cmd->add_option("--process-label", "accepted for runc compatibility");
     cmd->add_option("--cgroup", "accepted for runc compatibility");
