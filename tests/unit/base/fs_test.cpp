@@ -1,0 +1,62 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "wmrun/base/fs.hpp"
+#include "wmrun/base/json.hpp"
+#include "wmrun/base/log.hpp"
+#include "wmrun/base/process.hpp"
+
+using namespace wmrun;
+
+TEST_CASE("write_file_atomic replaces content and leaves no temp file") {
+    char tmpl[] = "/tmp/wmrun-fs-test-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    std::string path = dir + "/state.json";
+    REQUIRE(write_file_atomic(path, "one", 0600));
+    REQUIRE(write_file_atomic(path, "two", 0600));
+    auto text = read_file(path);
+    REQUIRE(text);
+    CHECK(*text == "two");
+    struct stat st{};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    CHECK_FALSE(path_exists(path + ".tmp-" + std::to_string(::getpid())));
+    REQUIRE(remove_all(dir));
+    CHECK_FALSE(path_exists(dir));
+}
+
+TEST_CASE("read errors carry the operation, the path and errno") {
+    auto r = read_file("/nonexistent/wmrun/file");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().err == ENOENT);
+    CHECK(r.error().message() == "open: /nonexistent/wmrun/file: No such file or directory");
+}
+
+TEST_CASE("parse_json names the file and the position of a syntax error") {
+    auto r = parse_json("{\"a\": }", "/b/config.json");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().rfind("parse JSON: /b/config.json: ", 0) == 0);
+    CHECK(r.error().message().find("column 7") != std::string::npos);
+}
+
+TEST_CASE("stat start time survives command names with spaces and parentheses") {
+    std::string stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+                       "987654 1000 100 18446744073709551615";
+    auto t = parse_stat_start_time(stat);
+    REQUIRE(t);
+    CHECK(*t == 987654u);
+    auto self = process_start_time(::getpid());
+    REQUIRE(self);
+    CHECK(process_alive(::getpid(), *self));
+    CHECK_FALSE(process_alive(::getpid(), *self + 1));
+}
+
+TEST_CASE("log lines have runc's text and JSON forms") {
+    CHECK(log::format_line(log::Format::json, log::Level::error, "boom \"x\"", "T") ==
+          R"({"level":"error","msg":"boom \"x\"","time":"T"})");
+    CHECK(log::format_line(log::Format::text, log::Level::warning, "a b", "T") ==
+          R"(time="T" level=warning msg="a b")");
+}
