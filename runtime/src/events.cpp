@@ -131,9 +131,9 @@ Result<Watched> watched(const StateStore& store, const std::string& id) {
     auto lock = WM_TRY(store.lock(id));
     Watched w{WM_TRY(store.load(id)), {}};
     Status status = current_status(store, w.state);
-    if (status == Status::stopped) return fail("events", id, "container is stopped");
+    if (status == Status::stopped) return fail("check container", id, "container is stopped");
     w.cgroup = CgroupHandle::load(w.state);
-    if (!w.cgroup.valid()) return fail("events", id, "container has no cgroup", ENOTSUP);
+    if (!w.cgroup.valid()) return fail("check container", id, "container has no cgroup", ENOTSUP);
     return w;
 }
 

@@ -14,9 +14,9 @@ Result<> update_container(const GlobalOptions& g, const std::string& id, const J
     auto state = WM_TRY(store.load(id));
     Status status = current_status(store, state);
     if (status == Status::stopped || status == Status::creating)
-        return fail("update", id, std::string("container is ") + status_name(status));
+        return fail("check container", id, std::string("container is ") + status_name(status));
     auto h = CgroupHandle::load(state);
-    if (!h.valid()) return fail("update", id, "container has no cgroup", ENOTSUP);
+    if (!h.valid()) return fail("check container", id, "container has no cgroup", ENOTSUP);
     if (auto r = h.manager()->apply(parsed); !r)
         return std::unexpected(with_context(r.error(), "update " + id));
     return {};

@@ -20,14 +20,14 @@ Result<std::int64_t> parse_size(const std::string& flag, const std::string& text
     if (text == "-1") return -1;  // runc: unlimited
     static const std::regex re(R"(^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$)");
     std::smatch m;
-    if (!std::regex_match(text, m, re)) return fail("update", flag, "invalid size: " + text);
+    if (!std::regex_match(text, m, re)) return fail("read flags", flag, "invalid size: " + text);
     double value = std::stod(m[1].str());
     static const std::string units = "kmgtp";
     if (m[3].matched) {
         auto pos = units.find(static_cast<char>(std::tolower(m[3].str()[0])));
         value *= std::pow(1024.0, static_cast<double>(pos + 1));
     }
-    if (value >= 9.2e18) return fail("update", flag, "size out of range: " + text);
+    if (value >= 9.2e18) return fail("read flags", flag, "size out of range: " + text);
     return static_cast<std::int64_t>(value);
 }
 
@@ -36,7 +36,7 @@ Result<T> parse_int(const std::string& flag, const std::string& text) {
     T v{};
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size())
-        return fail("update", flag, "invalid number: " + text);
+        return fail("read flags", flag, "invalid number: " + text);
     return v;
 }
 
@@ -58,7 +58,7 @@ Result<unsigned> parse_interval_ms(const std::string& text) {
         rest = m.suffix().str();
     }
     if (text.empty() || !rest.empty() || ms < 1 || ms > 4e9)
-        return fail("events", "--interval", "invalid duration: " + text);
+        return fail("read flags", "--interval", "invalid duration: " + text);
     return static_cast<unsigned>(ms);
 }
 
@@ -74,7 +74,8 @@ struct UpdateFlags {
 // command line set over it.
 Result<Json> update_resources(CLI::App& cmd, const UpdateFlags& f) {
     if (cmd.count("--l3-cache-schema") || cmd.count("--mem-bw-schema"))
-        return fail("update", f.id, "Intel RDT is not supported", ENOTSUP);
+        return fail("read flags", "--l3-cache-schema, --mem-bw-schema",
+                    "Intel RDT is not supported", ENOTSUP);
     Json r = Json::object();
     if (!f.resources_file.empty()) {
         std::string text;
@@ -84,7 +85,7 @@ Result<Json> update_resources(CLI::App& cmd, const UpdateFlags& f) {
             text = WM_TRY(read_file(f.resources_file));
         }
         r = WM_TRY(parse_json(text, f.resources_file == "-" ? "stdin" : f.resources_file));
-        if (!r.is_object()) return fail("update", f.resources_file, "not a JSON object");
+        if (!r.is_object()) return fail("read resources", f.resources_file, "not a JSON object");
     }
     auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
     if (given("--kernel-memory"))
