@@ -96,7 +96,7 @@ Result<> mkdir_all(const std::string& path, mode_t mode) {
         if (cur.empty()) continue;
         if (::mkdir(cur.c_str(), mode) < 0 && errno != EEXIST) return sys_error("mkdir", cur);
     }
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) < 0) return sys_error("stat", path);
     if (!S_ISDIR(st.st_mode)) return fail("mkdir", path, "exists and is not a directory");
     return {};
@@ -112,7 +112,7 @@ static Result<> remove_tree_at(int dirfd, const std::string& shown, dev_t dev) {
         std::string name = ent->d_name;
         if (name == "." || name == "..") continue;
         std::string child = shown + "/" + name;
-        struct stat st{};
+        struct stat st {};
         if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
             if (errno == ENOENT) continue;
             status = sys_error("stat", child);
@@ -123,8 +123,8 @@ static Result<> remove_tree_at(int dirfd, const std::string& shown, dev_t dev) {
                 status = fail("remove", child, "is a mount point");
                 break;
             }
-            UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                           O_CLOEXEC));
+            UniqueFd sub(
+                ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!sub) {
                 status = sys_error("open", child);
                 break;
@@ -147,7 +147,7 @@ static Result<> remove_tree_at(int dirfd, const std::string& shown, dev_t dev) {
 }
 
 Result<> remove_all(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) < 0) {
         if (errno == ENOENT) return {};
         return sys_error("stat", path);
@@ -163,7 +163,7 @@ Result<> remove_all(const std::string& path) {
 }
 
 bool path_exists(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return ::lstat(path.c_str(), &st) == 0;
 }
 

@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <chrono>
 #include <ctime>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace wmrun::log {
@@ -21,10 +21,14 @@ struct State {
 
 const char* level_name(Level level) {
     switch (level) {
-        case Level::debug: return "debug";
-        case Level::info: return "info";
-        case Level::warning: return "warning";
-        case Level::error: return "error";
+        case Level::debug:
+            return "debug";
+        case Level::info:
+            return "info";
+        case Level::warning:
+            return "warning";
+        case Level::error:
+            return "error";
     }
     return "info";
 }
@@ -68,8 +72,12 @@ bool init(const std::string& path, Format format, bool debug) {
     return true;
 }
 
-bool debug_enabled() { return g_log.debug; }
-bool to_file() { return g_log.file; }
+bool debug_enabled() {
+    return g_log.debug;
+}
+bool to_file() {
+    return g_log.file;
+}
 
 std::string format_line(Format format, Level level, std::string_view msg, std::string_view time) {
     if (format == Format::json) {

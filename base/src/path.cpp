@@ -44,7 +44,9 @@ std::string clean_relative(const std::string& path) {
     return join(parts, parts.size());
 }
 
-std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+std::string fd_path(int fd) {
+    return "/proc/self/fd/" + std::to_string(fd);
+}
 
 Result<UniqueFd> open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
     std::string rel = clean_relative(path);
@@ -64,12 +66,14 @@ Result<UniqueFd> mkdir_all_in_root(int rootfd, const std::string& path, mode_t m
         bool restarted = false;
         for (std::size_t i = 0; i < parts.size() && !restarted; ++i) {
             std::string upto = join(parts, i + 1);
-            int fd = sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolve);
+            int fd =
+                sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolve);
             if (fd < 0 && errno == ENOENT) {
                 if (::mkdirat(cur.get(), parts[i].c_str(), mode) < 0 && errno != EEXIST)
                     return sys_error("mkdirat", "/" + upto);
                 // Resolve again from the root, so a symlink swapped in meanwhile is clamped.
-                fd = sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolve);
+                fd = sys::openat2(rootfd, upto.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                                  kResolve);
             }
             if (fd < 0 && errno == ENOENT) {
                 char target[4096];
@@ -77,7 +81,8 @@ Result<UniqueFd> mkdir_all_in_root(int rootfd, const std::string& path, mode_t m
                 if (n <= 0) return sys_error("openat2", "/" + upto, ENOENT);
                 std::string link(target, static_cast<std::size_t>(n));
                 std::string rest = link[0] == '/' ? link : join(parts, i) + "/" + link;
-                for (std::size_t j = i + 1; j < parts.size(); ++j) rest += "/" + parts[j];
+                for (std::size_t j = i + 1; j < parts.size(); ++j)
+                    rest += "/" + parts[j];
                 parts = split_components(rest);
                 restarted = true;
                 continue;

@@ -81,7 +81,9 @@ Result<> CgroupHandle::enter(pid_t pid) {
     return manager_->enter(pid);
 }
 
-Json CgroupHandle::save() const { return manager_ ? manager_->save() : Json(); }
+Json CgroupHandle::save() const {
+    return manager_ ? manager_->save() : Json();
+}
 
 void CgroupHandle::destroy() {
     if (!manager_) return;

@@ -19,7 +19,7 @@ class Manager;
 namespace wmrun::runtime {
 
 class CgroupHandle {
-public:
+  public:
     CgroupHandle();
     CgroupHandle(CgroupHandle&&) noexcept;
     CgroupHandle& operator=(CgroupHandle&&) noexcept;
@@ -37,7 +37,7 @@ public:
     void destroy();
     cgroups::Manager* manager() { return manager_.get(); }
 
-private:
+  private:
     std::unique_ptr<cgroups::Manager> manager_;
 };
 

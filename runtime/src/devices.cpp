@@ -25,9 +25,12 @@ std::pair<std::string, std::string> split_parent(const std::string& path) {
 
 mode_t node_type(char type) {
     switch (type) {
-        case 'b': return S_IFBLK;
-        case 'p': return S_IFIFO;
-        default: return S_IFCHR;
+        case 'b':
+            return S_IFBLK;
+        case 'p':
+            return S_IFIFO;
+        default:
+            return S_IFCHR;
     }
 }
 
@@ -47,9 +50,10 @@ Result<> make_node(int rootfd, const Device& dev, bool user_namespace) {
         if (fd < 0) return sys_error("create", dev.path);
         UniqueFd target(fd);
         std::string host = "/dev/" + split_parent(dev.path).second;
-        struct stat st{};
+        struct stat st {};
         if (::stat(host.c_str(), &st) < 0 ||
-            st.st_rdev != makedev(static_cast<unsigned>(dev.major), static_cast<unsigned>(dev.minor)))
+            st.st_rdev !=
+                makedev(static_cast<unsigned>(dev.major), static_cast<unsigned>(dev.minor)))
             return fail("create device", dev.path,
                         "no matching host device to bind in a user namespace", EPERM);
         UniqueFd tree(::open_tree(AT_FDCWD, host.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
@@ -97,13 +101,15 @@ Result<> setup_dev(int rootfd, const Spec& spec, bool dev_mounted, bool user_nam
             if (clean_relative(d.path) == clean_relative(dev.path)) overridden = true;
         if (!overridden) WM_CHECK(make_node(rootfd, dev, user_namespace));
     }
-    for (const auto& dev : spec.linux_->devices) WM_CHECK(make_node(rootfd, dev, user_namespace));
+    for (const auto& dev : spec.linux_->devices)
+        WM_CHECK(make_node(rootfd, dev, user_namespace));
     if (!dev_mounted) return {};
     WM_CHECK(make_symlink(rootfd, "/proc/self/fd", "/dev/fd"));
     WM_CHECK(make_symlink(rootfd, "/proc/self/fd/0", "/dev/stdin"));
     WM_CHECK(make_symlink(rootfd, "/proc/self/fd/1", "/dev/stdout"));
     WM_CHECK(make_symlink(rootfd, "/proc/self/fd/2", "/dev/stderr"));
-    if (::access("/proc/kcore", F_OK) == 0) WM_CHECK(make_symlink(rootfd, "/proc/kcore", "/dev/core"));
+    if (::access("/proc/kcore", F_OK) == 0)
+        WM_CHECK(make_symlink(rootfd, "/proc/kcore", "/dev/core"));
     if (has_pts) {
         auto [parent_path, name] = split_parent("/dev/ptmx");
         auto parent = WM_TRY(mkdir_all_in_root(rootfd, parent_path));

@@ -8,8 +8,8 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,13 +52,13 @@ Result<Process> exec_process(const Spec& spec, const ExecOptions& o) {
         p["args"] = o.args;
         p["terminal"] = o.tty;
         if (!o.cwd.empty()) p["cwd"] = o.cwd;
-        for (const auto& kv : o.env) p["env"].push_back(kv);
+        for (const auto& kv : o.env)
+            p["env"].push_back(kv);
         if (!o.user.empty()) {
             auto colon = o.user.find(':');
             p["user"]["uid"] = WM_TRY(parse_id(o.user.substr(0, colon), "uid"));
-            p["user"]["gid"] = colon == std::string::npos
-                                   ? 0u
-                                   : WM_TRY(parse_id(o.user.substr(colon + 1), "gid"));
+            p["user"]["gid"] =
+                colon == std::string::npos ? 0u : WM_TRY(parse_id(o.user.substr(colon + 1), "gid"));
         }
         for (const auto& g : o.additional_gids)
             p["user"]["additionalGids"].push_back(WM_TRY(parse_id(g, "gid")));
@@ -75,7 +75,8 @@ Result<Process> exec_process(const Spec& spec, const ExecOptions& o) {
 
 std::uint64_t namespace_flags(const Linux& l) {
     std::uint64_t flags = 0;
-    for (const auto& ns : l.namespaces) flags |= static_cast<std::uint64_t>(namespace_clone_flag(ns.type));
+    for (const auto& ns : l.namespaces)
+        flags |= static_cast<std::uint64_t>(namespace_clone_flag(ns.type));
     return flags;
 }
 
@@ -203,8 +204,7 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
         return std::unexpected(child_error);
     }
     // EOF: the socket closed on a successful execve.
-    if (!o.pid_file.empty())
-        WM_CHECK(write_file_atomic(o.pid_file, std::to_string(pid), 0644));
+    if (!o.pid_file.empty()) WM_CHECK(write_file_atomic(o.pid_file, std::to_string(pid), 0644));
     if (!o.pidfd_socket.empty()) {
         UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         sockaddr_un addr{};

@@ -16,8 +16,8 @@ OrderedJson features() {
     OrderedJson f;
     f["ociVersionMin"] = "1.0.0";
     f["ociVersionMax"] = "1.3.0";
-    f["hooks"] = {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-                  "poststop"};
+    f["hooks"] = {"prestart",       "createRuntime", "createContainer",
+                  "startContainer", "poststart",     "poststop"};
     f["mountOptions"] = known_mount_options();
     OrderedJson lnx;
     lnx["namespaces"] = {"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"};
@@ -26,12 +26,13 @@ OrderedJson features() {
         char* name = cap_to_name(static_cast<cap_value_t>(c));
         std::string upper = name;
         cap_free(name);
-        for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        for (char& ch : upper)
+            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
         caps.push_back(upper);
     }
     lnx["capabilities"] = caps;
-    lnx["cgroup"] = {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false},
-                     {"rdma", false}};
+    lnx["cgroup"] = {
+        {"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}, {"rdma", false}};
     const scmp_version* v = seccomp_version();
     lnx["seccomp"] = {
         {"enabled", true},
@@ -43,9 +44,11 @@ OrderedJson features() {
           "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
         {"archs", {"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"}},
         {"knownFlags",
-         {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"}},
+         {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+          "SECCOMP_FILTER_FLAG_LOG"}},
         {"supportedFlags",
-         {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"}}};
+         {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+          "SECCOMP_FILTER_FLAG_LOG"}}};
     lnx["apparmor"] = {{"enabled", false}};
     lnx["selinux"] = {{"enabled", false}};
     lnx["intelRdt"] = {{"enabled", false}};
@@ -53,9 +56,9 @@ OrderedJson features() {
     f["linux"] = lnx;
     f["annotations"] = {{"org.opencontainers.runtime-spec.features.version", "1.3.0"},
                         {"io.github.wmrun.version", WMRUN_VERSION},
-                        {"io.github.wmrun.libseccomp.version",
-                         std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-                             std::to_string(v->micro)}};
+                        {"io.github.wmrun.libseccomp.version", std::to_string(v->major) + "." +
+                                                                   std::to_string(v->minor) + "." +
+                                                                   std::to_string(v->micro)}};
     return f;
 }
 

@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <fmt/format.h>
+#include <chrono>
 
 #include "process_setup.hpp"
 #include "wmrun/base/fs.hpp"
@@ -18,12 +18,14 @@ namespace wmrun::runtime {
 
 namespace {
 
-Result<> run_hook(const Hook& hook, const std::string& state, const char* stage, std::size_t index) {
+Result<> run_hook(const Hook& hook, const std::string& state, const char* stage,
+                  std::size_t index) {
     std::string name = fmt::format("hooks.{}[{}] {}", stage, index, hook.path);
     int in[2];
     if (::pipe2(in, O_CLOEXEC) < 0) return sys_error("pipe", name);
     UniqueFd read_end(in[0]), write_end(in[1]);
-    std::vector<std::string> args = hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
+    std::vector<std::string> args =
+        hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
     auto argv = c_strings(args);
     auto envp = c_strings(hook.env);
     int pidfd = -1;
@@ -71,7 +73,8 @@ Result<> run_hook(const Hook& hook, const std::string& state, const char* stage,
 
 Result<> run_hooks(const std::vector<Hook>& hooks, const OrderedJson& state, const char* stage) {
     std::string text = state.dump();
-    for (std::size_t i = 0; i < hooks.size(); ++i) WM_CHECK(run_hook(hooks[i], text, stage, i));
+    for (std::size_t i = 0; i < hooks.size(); ++i)
+        WM_CHECK(run_hook(hooks[i], text, stage, i));
     return {};
 }
 

@@ -11,11 +11,11 @@
 #include <cstring>
 
 #include "hooks.hpp"
-#include "wmrun/runtime/state.hpp"
 #include "process_setup.hpp"
 #include "seccomp.hpp"
 #include "sync.hpp"
 #include "wmrun/base/syscall.hpp"
+#include "wmrun/runtime/state.hpp"
 
 namespace wmrun::runtime {
 
@@ -91,12 +91,14 @@ Result<std::string> setup(const InitArgs& a, OrderedJson& state) {
 // state dir's lock, whose flock would otherwise outlive `create` in this process.
 void close_other_fds(const InitArgs& a) {
     std::vector<int> keep = {a.sync_fd, a.fifo_fd, a.console_fd};
-    for (auto [flag, fd] : a.join) keep.push_back(fd);
+    for (auto [flag, fd] : a.join)
+        keep.push_back(fd);
     std::sort(keep.begin(), keep.end());
     unsigned next = 3 + a.preserve_fds;
     for (int fd : keep) {
         if (fd < 0 || static_cast<unsigned>(fd) < next) continue;
-        if (static_cast<unsigned>(fd) > next) sys::close_range(next, static_cast<unsigned>(fd) - 1, 0);
+        if (static_cast<unsigned>(fd) > next)
+            sys::close_range(next, static_cast<unsigned>(fd) - 1, 0);
         next = static_cast<unsigned>(fd) + 1;
     }
     sys::close_range(next, ~0U, 0);
@@ -115,7 +117,8 @@ void container_init(const InitArgs& a) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+    for (int sig = 1; sig < NSIG; ++sig)
+        ::signal(sig, SIG_DFL);
     // Die with wmrun create until setup is done; the orphaned init is of no use to anyone.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     close_other_fds(a);

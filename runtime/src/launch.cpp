@@ -48,15 +48,18 @@ Result<UniqueFd> connect_unix(const std::string& path) {
 
 std::string id_map_text(const std::vector<IdMapping>& maps) {
     std::string out;
-    for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
+    for (const auto& m : maps)
+        out += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
     return out;
 }
 
 Result<> write_id_maps(pid_t pid, const Linux& l, bool rootless) {
     std::string base = "/proc/" + std::to_string(pid);
     if (rootless) WM_CHECK(write_file(base + "/setgroups", "deny"));
-    if (!l.uid_mappings.empty()) WM_CHECK(write_file(base + "/uid_map", id_map_text(l.uid_mappings)));
-    if (!l.gid_mappings.empty()) WM_CHECK(write_file(base + "/gid_map", id_map_text(l.gid_mappings)));
+    if (!l.uid_mappings.empty())
+        WM_CHECK(write_file(base + "/uid_map", id_map_text(l.uid_mappings)));
+    if (!l.gid_mappings.empty())
+        WM_CHECK(write_file(base + "/gid_map", id_map_text(l.gid_mappings)));
     return {};
 }
 
@@ -95,7 +98,8 @@ struct CreateGuard {
 
 }  // namespace
 
-Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o, bool own_console) {
+Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o,
+                                  bool own_console) {
     WM_CHECK(validate_id(o.id));
     std::string bundle = absolute(o.bundle.empty() ? "." : o.bundle);
     Spec spec = WM_TRY(load_spec(bundle));
@@ -105,8 +109,9 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     const Linux& lnx = *spec.linux_;
     if (!lnx.has_namespace(NamespaceType::mount))
         return fail("create", o.id, "a mount namespace is required");
-    std::string rootfs = spec.root->path[0] == '/' ? spec.root->path : bundle + "/" + spec.root->path;
-    struct stat st{};
+    std::string rootfs =
+        spec.root->path[0] == '/' ? spec.root->path : bundle + "/" + spec.root->path;
+    struct stat st {};
     if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
         return sys_error("rootfs", rootfs, ::stat(rootfs.c_str(), &st) < 0 ? errno : ENOTDIR);
 
@@ -148,8 +153,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     args.spec = &spec;
     args.id = o.id;
     args.bundle = bundle;
-    args.rootfs = RootfsContext{&spec, rootfs, bundle, lnx.has_namespace(NamespaceType::user),
-                                o.no_pivot};
+    args.rootfs =
+        RootfsContext{&spec, rootfs, bundle, lnx.has_namespace(NamespaceType::user), o.no_pivot};
     args.sync_fd = child_sock.get();
     args.fifo_fd = fifo_fd.get();
     args.console_fd = console ? console.get() : -1;
@@ -168,7 +173,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
         auto fd = WM_TRY(open_file(ns.path, O_RDONLY));
         if (ns.type == NamespaceType::pid || ns.type == NamespaceType::time) {
             // These apply to children only: join them here, for the clone, and step back after.
-            const char* own = ns.type == NamespaceType::pid ? "/proc/self/ns/pid" : "/proc/self/ns/time";
+            const char* own =
+                ns.type == NamespaceType::pid ? "/proc/self/ns/pid" : "/proc/self/ns/time";
             auto saved = WM_TRY(open_file(own, O_RDONLY));
             if (::setns(fd.get(), flag) < 0) return sys_error("setns", ns.path);
             (ns.type == NamespaceType::pid ? own_pidns : own_timens) = std::move(saved);
@@ -211,7 +217,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
 
     if (!cgroup_fd) WM_CHECK(cgroup.enter(static_cast<pid_t>(pid)));
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
-    if (lnx.has_namespace(NamespaceType::time)) WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
+    if (lnx.has_namespace(NamespaceType::time))
+        WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
     WM_CHECK(sync_send(parent_sock.get(), SyncType::go, nullptr, static_cast<int>(pid)));
 
     Error child_error;
@@ -234,7 +241,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     state.rootless = g.rootless;
     WM_CHECK(store.save(state));
     WM_CHECK(run_hooks(spec.hooks.prestart, state_json(state, Status::created), "prestart"));
-    WM_CHECK(run_hooks(spec.hooks.create_runtime, state_json(state, Status::created), "createRuntime"));
+    WM_CHECK(
+        run_hooks(spec.hooks.create_runtime, state_json(state, Status::created), "createRuntime"));
     if (!o.pid_file.empty())
         WM_CHECK(write_file_atomic(absolute(o.pid_file), std::to_string(state.pid), 0644));
     if (!o.pidfd_socket.empty()) {

@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "cgroup_setup.hpp"
 #include "hooks.hpp"
@@ -37,7 +37,7 @@ bool wait_exit(int pidfd, int timeout_ms) {
 // cgroup of its own to ask.
 std::vector<pid_t> pids_in_namespace(pid_t init) {
     std::vector<pid_t> out;
-    struct stat ns{};
+    struct stat ns {};
     if (::stat(fmt::format("/proc/{}/ns/pid", init).c_str(), &ns) < 0) return out;
     DIR* d = ::opendir("/proc");
     if (d == nullptr) return out;
@@ -45,9 +45,9 @@ std::vector<pid_t> pids_in_namespace(pid_t init) {
         char* end = nullptr;
         long pid = std::strtol(e->d_name, &end, 10);
         if (*end != '\0' || pid <= 0) continue;
-        struct stat st{};
-        if (::stat(fmt::format("/proc/{}/ns/pid", pid).c_str(), &st) == 0 && st.st_ino == ns.st_ino &&
-            st.st_dev == ns.st_dev)
+        struct stat st {};
+        if (::stat(fmt::format("/proc/{}/ns/pid", pid).c_str(), &st) == 0 &&
+            st.st_ino == ns.st_ino && st.st_dev == ns.st_dev)
             out.push_back(static_cast<pid_t>(pid));
     }
     ::closedir(d);
@@ -55,7 +55,9 @@ std::vector<pid_t> pids_in_namespace(pid_t init) {
     return out;
 }
 
-Result<Spec> bundle_spec(const ContainerState& s) { return load_spec(s.bundle); }
+Result<Spec> bundle_spec(const ContainerState& s) {
+    return load_spec(s.bundle);
+}
 
 }  // namespace
 
@@ -79,13 +81,15 @@ Result<> start_container(const GlobalOptions& g, const std::string& id) {
         if (fds[1].revents) return fail("start", id, "container init exited before start");
     }
     char byte;
-    if (::read(reader.get(), &byte, 1) != 1) return fail("start", id, "container init did not signal");
+    if (::read(reader.get(), &byte, 1) != 1)
+        return fail("start", id, "container init did not signal");
     ::unlink(fifo.c_str());
     state.started = true;
     WM_CHECK(store.save(state));
     auto spec = bundle_spec(state);
     if (spec) {
-        if (auto r = run_hooks(spec->hooks.poststart, state_json(state, Status::running), "poststart");
+        if (auto r =
+                run_hooks(spec->hooks.poststart, state_json(state, Status::running), "poststart");
             !r)
             log::warn(r.error().message());  // runtime.md: a poststart failure is only logged
     }
@@ -107,7 +111,8 @@ Result<int> parse_signal(const std::string& name) {
         return n;
     }
     std::string upper;
-    for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (char c : name)
+        upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (upper.rfind("SIG", 0) == 0) upper = upper.substr(3);
     for (int n = 1; n < NSIG; ++n) {
         const char* abbrev = ::sigabbrev_np(n);
@@ -125,12 +130,12 @@ Result<> kill_container(const GlobalOptions& g, const std::string& id, int signa
     if (current_status(store, state) == Status::stopped)
         return fail("", id, "container not running", ESRCH);
     if (all) {
-        for (pid_t pid : pids_in_namespace(state.pid)) ::kill(pid, signal);
+        for (pid_t pid : pids_in_namespace(state.pid))
+            ::kill(pid, signal);
         return {};
     }
     auto pidfd = WM_TRY(open_process(state.pid, state.start_time));
-    if (sys::pidfd_send_signal(pidfd.get(), signal, nullptr, 0) < 0)
-        return sys_error("kill", id);
+    if (sys::pidfd_send_signal(pidfd.get(), signal, nullptr, 0) < 0) return sys_error("kill", id);
     return {};
 }
 
@@ -146,19 +151,22 @@ Result<> delete_container(const GlobalOptions& g, const std::string& id, bool fo
     }
     Status status = current_status(store, *state);
     if ((status == Status::running || status == Status::paused) && !force)
-        return fail("", id, fmt::format("cannot delete container that is not stopped: {}",
-                                        status_name(status)));
+        return fail(
+            "", id,
+            fmt::format("cannot delete container that is not stopped: {}", status_name(status)));
     if (status != Status::stopped) {
         auto pidfd = open_process(state->pid, state->start_time);
         if (pidfd) {
             sys::pidfd_send_signal(pidfd->get(), SIGKILL, nullptr, 0);
-            if (!wait_exit(pidfd->get(), 10000)) return fail("delete", id, "init did not die", ETIMEDOUT);
+            if (!wait_exit(pidfd->get(), 10000))
+                return fail("delete", id, "init did not die", ETIMEDOUT);
         }
     }
     auto spec = bundle_spec(*state);
     destroy_container(g, *state);
     if (spec) {
-        if (auto r = run_hooks(spec->hooks.poststop, state_json(*state, Status::stopped), "poststop");
+        if (auto r =
+                run_hooks(spec->hooks.poststop, state_json(*state, Status::stopped), "poststop");
             !r)
             log::warn(r.error().message());
     }

@@ -45,9 +45,9 @@ struct Propagation {
 
 const std::map<std::string, Propagation>& propagation_flags() {
     static const std::map<std::string, Propagation> table = {
-        {"private", {MS_PRIVATE, false}},   {"rprivate", {MS_PRIVATE, true}},
-        {"shared", {MS_SHARED, false}},     {"rshared", {MS_SHARED, true}},
-        {"slave", {MS_SLAVE, false}},       {"rslave", {MS_SLAVE, true}},
+        {"private", {MS_PRIVATE, false}},       {"rprivate", {MS_PRIVATE, true}},
+        {"shared", {MS_SHARED, false}},         {"rshared", {MS_SHARED, true}},
+        {"slave", {MS_SLAVE, false}},           {"rslave", {MS_SLAVE, true}},
         {"unbindable", {MS_UNBINDABLE, false}}, {"runbindable", {MS_UNBINDABLE, true}},
     };
     return table;
@@ -96,14 +96,15 @@ MountOptions parse_mount_options(const std::vector<std::string>& options) {
 
 const std::vector<std::string>& known_mount_options() {
     static const std::vector<std::string> list = [] {
-        std::vector<std::string> v = {"bind", "rbind", "idmap", "ridmap", "sync",
-                                      "dirsync", "mand", "lazytime", "async", "nomand",
+        std::vector<std::string> v = {"bind",       "rbind",   "idmap",    "ridmap", "sync",
+                                      "dirsync",    "mand",    "lazytime", "async",  "nomand",
                                       "nolazytime", "remount", "defaults"};
         for (const auto& [name, _] : attr_flags()) {
             v.push_back(name);
             v.push_back("r" + name);
         }
-        for (const auto& [name, _] : propagation_flags()) v.push_back(name);
+        for (const auto& [name, _] : propagation_flags())
+            v.push_back(name);
         return v;
     }();
     return list;

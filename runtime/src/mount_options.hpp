@@ -10,8 +10,8 @@ namespace wmrun::runtime {
 
 struct MountOptions {
     bool bind = false;
-    bool recursive = false;       // rbind
-    bool recursive_attrs = false; // rro, rnosuid, ...: attributes on every submount
+    bool recursive = false;        // rbind
+    bool recursive_attrs = false;  // rro, rnosuid, ...: attributes on every submount
     unsigned long long attr_set = 0;
     unsigned long long attr_clr = 0;
     unsigned long long propagation = 0;  // MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE

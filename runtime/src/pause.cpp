@@ -10,8 +10,7 @@ namespace {
 Result<CgroupHandle> cgroup_of(const StateStore& store, const ContainerState& s, Status want,
                                const char* verb) {
     Status status = current_status(store, s);
-    if (status != want)
-        return fail(verb, s.id, std::string("container is ") + status_name(status));
+    if (status != want) return fail(verb, s.id, std::string("container is ") + status_name(status));
     auto h = CgroupHandle::load(s);
     if (!h.valid()) return fail(verb, s.id, "container has no cgroup", ENOTSUP);
     return h;

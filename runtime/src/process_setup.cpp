@@ -17,14 +17,14 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "sync.hpp"
-#include "wmrun/base/log.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/log.hpp"
 #include "wmrun/base/syscall.hpp"
 
 namespace wmrun::runtime {
@@ -39,7 +39,7 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
 }
 
 bool is_executable_file(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
            ::access(path.c_str(), X_OK) == 0;
 }
@@ -51,7 +51,8 @@ Result<cpu_set_t> parse_cpu_list(const std::string& list) {
     std::size_t pos = 0;
     while (pos < list.size()) {
         auto comma = list.find(',', pos);
-        std::string part = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        std::string part =
+            list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         pos = comma == std::string::npos ? list.size() : comma + 1;
         if (part.empty()) continue;
         try {
@@ -59,7 +60,8 @@ Result<cpu_set_t> parse_cpu_list(const std::string& list) {
             int lo = std::stoi(part.substr(0, dash));
             int hi = dash == std::string::npos ? lo : std::stoi(part.substr(dash + 1));
             if (lo < 0 || hi < lo || hi >= CPU_SETSIZE) throw std::out_of_range("cpu");
-            for (int c = lo; c <= hi; ++c) CPU_SET(c, &set);
+            for (int c = lo; c <= hi; ++c)
+                CPU_SET(c, &set);
         } catch (...) {
             return fail("execCPUAffinity", list, "bad cpu list");
         }
@@ -79,7 +81,8 @@ int io_class(const std::string& name) {
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
     std::vector<char*> out;
     out.reserve(v.size() + 1);
-    for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+    for (const auto& s : v)
+        out.push_back(const_cast<char*>(s.c_str()));
     out.push_back(nullptr);
     return out;
 }
@@ -95,7 +98,8 @@ Result<std::string> find_executable(const Process& p) {
     std::size_t pos = 0;
     while (pos <= path.size()) {
         auto colon = path.find(':', pos);
-        std::string dir = path.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+        std::string dir =
+            path.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
         pos = colon == std::string::npos ? path.size() + 1 : colon + 1;
         std::string candidate = (dir.empty() ? "." : dir) + "/" + prog;
         if (is_executable_file(candidate)) return candidate;
@@ -149,7 +153,8 @@ Result<> apply_identity(const Process& p) {
         for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
             if (std::find(bounding.begin(), bounding.end(), cap) != bounding.end()) continue;
             if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-                return sys_error("drop bounding capability", cap_to_name(static_cast<cap_value_t>(cap)));
+                return sys_error("drop bounding capability",
+                                 cap_to_name(static_cast<cap_value_t>(cap)));
         }
     }
     // Keep the permitted set across the uid change so the configured sets can be applied after.
@@ -180,7 +185,8 @@ Result<> apply_identity(const Process& p) {
         int e = errno;
         cap_free(caps);
         if (rc < 0) return sys_error("set capabilities", "", e);
-        if (cap_reset_ambient() < 0 && errno != EINVAL) return sys_error("reset ambient capabilities");
+        if (cap_reset_ambient() < 0 && errno != EINVAL)
+            return sys_error("reset ambient capabilities");
         // Raising needs the capability in both permitted and inheritable. runc's default spec
         // lists ambient capabilities without inheritable ones and runc ignores the failure;
         // doing the same keeps such configs running, with a trace in the debug log.
@@ -213,12 +219,14 @@ Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console
     if (bind_dev_console) {
         UniqueFd console(::open("/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
         if (!console && errno == ENOENT) {
-            int made = ::open("/dev/console", O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
+            int made =
+                ::open("/dev/console", O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
             if (made >= 0) ::close(made);
             console.reset(::open("/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
         }
         if (console) {
-            UniqueFd tree(::open_tree(slave.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+            UniqueFd tree(
+                ::open_tree(slave.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
             if (tree && ::move_mount(tree.get(), "", console.get(), "",
                                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return sys_error("bind console", "/dev/console");
@@ -236,7 +244,7 @@ Result<> apply_sysctls(const std::map<std::string, std::string>& sysctl) {
     if (sysctl.empty()) return {};
     UniqueFd sys_dir(::open("/proc/sys", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!sys_dir) return sys_error("open", "/proc/sys");
-    struct statfs fs{};
+    struct statfs fs {};
     if (::fstatfs(sys_dir.get(), &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC)
         return fail("sysctl", "/proc/sys", "is not procfs");
     for (const auto& [key, value] : sysctl) {
@@ -245,9 +253,9 @@ Result<> apply_sysctls(const std::map<std::string, std::string>& sysctl) {
             if (c == '.') c = '/';
         // RESOLVE_BENEATH + no symlinks: a bind mount or symlink planted over a /proc/sys file
         // cannot redirect the write (CVE-2025-52881 class).
-        int fd = sys::openat2(sys_dir.get(), rel.c_str(), O_WRONLY | O_CLOEXEC, 0,
-                              RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-                                  RESOLVE_NO_XDEV);
+        int fd = sys::openat2(
+            sys_dir.get(), rel.c_str(), O_WRONLY | O_CLOEXEC, 0,
+            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
         if (fd < 0) return sys_error("sysctl", key);
         UniqueFd file(fd);
         WM_CHECK(write_all(file.get(), value, "/proc/sys/" + rel));

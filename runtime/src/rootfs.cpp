@@ -40,8 +40,8 @@ std::string fs_context_messages(int fsfd) {
     return out;
 }
 
-Result<> set_attrs(int fd, const std::string& shown, unsigned long long set,
-                   unsigned long long clr, unsigned long long propagation, bool recursive) {
+Result<> set_attrs(int fd, const std::string& shown, unsigned long long set, unsigned long long clr,
+                   unsigned long long propagation, bool recursive) {
     if (set == 0 && clr == 0 && propagation == 0) return {};
     mount_attr attr{};
     attr.attr_set = set;
@@ -82,7 +82,8 @@ Result<UniqueFd> new_filesystem(const std::string& type, const std::string& sour
         else
             WM_CHECK(config(FSCONFIG_SET_STRING, key.c_str(), value.c_str()));
     }
-    for (const auto& flag : opts.sb_flags) WM_CHECK(config(FSCONFIG_SET_FLAG, flag.c_str(), nullptr));
+    for (const auto& flag : opts.sb_flags)
+        WM_CHECK(config(FSCONFIG_SET_FLAG, flag.c_str(), nullptr));
     WM_CHECK(config(FSCONFIG_CMD_CREATE, nullptr, nullptr));
     UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, static_cast<unsigned>(opts.attr_set)));
     if (!mnt) return sys_error("fsmount " + type, shown);
@@ -127,7 +128,7 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
     UniqueFd mnt;
     if (bind) {
         std::string src = bind_source(ctx, m.source);
-        struct stat st{};
+        struct stat st {};
         if (::stat(src.c_str(), &st) < 0) return sys_error("stat bind source", src);
         auto target = WM_TRY(ensure_in_root(rootfd, dest, S_ISDIR(st.st_mode)));
         mnt = WM_TRY(clone_tree(AT_FDCWD, src, opts.recursive, dest));
@@ -145,8 +146,11 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
             // binds the host's read-only instead.
             log::debug("sysfs mount refused; binding /sys read-only");
             made = clone_tree(AT_FDCWD, "/sys", true, dest);
-            if (made) WM_CHECK(set_attrs(made->get(), dest, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                              MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, true));
+            if (made)
+                WM_CHECK(set_attrs(
+                    made->get(), dest,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0,
+                    0, true));
         }
         if (!made && type == "devpts" && made.error().err == EINVAL) {
             // gid=5 is not mapped in every user namespace; runc retries without it.
@@ -168,12 +172,13 @@ Result<> mask_path(int rootfd, const std::string& path) {
         if (target.error().err == ENOENT) return {};
         return std::unexpected(target.error());
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(target->get(), &st) < 0) return sys_error("stat", path);
     UniqueFd mnt;
     if (S_ISDIR(st.st_mode)) {
         MountOptions opts;
-        opts.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        opts.attr_set =
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
         opts.data.emplace_back("size", "0");
         mnt = WM_TRY(new_filesystem("tmpfs", "tmpfs", opts, path));
     } else {
@@ -192,8 +197,9 @@ Result<> readonly_path(int rootfd, const std::string& path) {
         return std::unexpected(target.error());
     }
     auto mnt = WM_TRY(clone_tree(target->get(), "", true, path));
-    WM_CHECK(set_attrs(mnt.get(), path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                            MOUNT_ATTR_NOEXEC, 0, 0, true));
+    WM_CHECK(set_attrs(mnt.get(), path,
+                       MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                       0, 0, true));
     WM_CHECK(attach(std::move(mnt), target->get(), path));
     return {};
 }
@@ -243,8 +249,10 @@ Result<> prepare_rootfs(const RootfsContext& ctx) {
         if (clean_relative(m.destination) == "dev") dev_mounted = true;
     }
     WM_CHECK(setup_dev(root.get(), spec, dev_mounted, ctx.user_namespace));
-    for (const auto& path : spec.linux_->masked_paths) WM_CHECK(mask_path(root.get(), path));
-    for (const auto& path : spec.linux_->readonly_paths) WM_CHECK(readonly_path(root.get(), path));
+    for (const auto& path : spec.linux_->masked_paths)
+        WM_CHECK(mask_path(root.get(), path));
+    for (const auto& path : spec.linux_->readonly_paths)
+        WM_CHECK(readonly_path(root.get(), path));
     return {};
 }
 

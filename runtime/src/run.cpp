@@ -26,7 +26,7 @@ constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
 
 // Puts the caller's terminal in raw mode while a container owns the console; restores it.
 class RawTerminal {
-public:
+  public:
     explicit RawTerminal(int fd) : fd_(fd) {
         if (!::isatty(fd) || ::tcgetattr(fd, &saved_) < 0) return;
         termios raw = saved_;
@@ -37,7 +37,7 @@ public:
         if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
     }
 
-private:
+  private:
     int fd_;
     termios saved_{};
     bool active_ = false;
@@ -67,12 +67,16 @@ int exit_status(const siginfo_t& info) {
 // the object goes away.
 ForwardedSignals::ForwardedSignals() {
     sigemptyset(&mask_);
-    for (int s : kForwarded) sigaddset(&mask_, s);
+    for (int s : kForwarded)
+        sigaddset(&mask_, s);
     ::sigprocmask(SIG_BLOCK, &mask_, &old_);
 }
-ForwardedSignals::~ForwardedSignals() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
+ForwardedSignals::~ForwardedSignals() {
+    ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+}
 
-Result<int> supervise(const ForwardedSignals& signals, int pidfd, int master, const std::string& name) {
+Result<int> supervise(const ForwardedSignals& signals, int pidfd, int master,
+                      const std::string& name) {
     UniqueFd sigfd(::signalfd(-1, &signals.mask(), SFD_CLOEXEC));
     if (!sigfd) return sys_error("signalfd", name);
     RawTerminal raw(master >= 0 ? STDIN_FILENO : -1);

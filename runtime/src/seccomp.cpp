@@ -86,7 +86,8 @@ Result<> load_seccomp(const Seccomp& s) {
         for (const auto& name : sc.names) {
             int nr = seccomp_syscall_resolve_name(name.c_str());
             if (nr == __NR_SCMP_ERROR) {
-                log::debug(fmt::format("seccomp: syscall {} unknown on this architecture, skipped", name));
+                log::debug(
+                    fmt::format("seccomp: syscall {} unknown on this architecture, skipped", name));
                 continue;
             }
             int rc = seccomp_rule_add_array(f.ctx, act, nr, static_cast<unsigned>(args.size()),

@@ -6,24 +6,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <fmt/format.h>
 
+#include "status_probe.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/process.hpp"
-#include "status_probe.hpp"
 
 namespace wmrun::runtime {
 
 const char* status_name(Status s) {
     switch (s) {
-        case Status::creating: return "creating";
-        case Status::created: return "created";
-        case Status::running: return "running";
-        case Status::paused: return "paused";
-        case Status::stopped: return "stopped";
+        case Status::creating:
+            return "creating";
+        case Status::created:
+            return "created";
+        case Status::running:
+            return "running";
+        case Status::paused:
+            return "paused";
+        case Status::stopped:
+            return "stopped";
     }
     return "stopped";
 }
@@ -83,7 +88,8 @@ Result<ContainerLock> StateStore::lock(const std::string& id) const {
         return fail("look up container", id, "container does not exist", ENOENT);
     auto fd = lock_dir(d);
     if (!fd) {
-        if (fd.error().err == ENOENT) return fail("look up container", id, "container does not exist", ENOENT);
+        if (fd.error().err == ENOENT)
+            return fail("look up container", id, "container does not exist", ENOENT);
         return std::unexpected(fd.error());
     }
     // The container may have been deleted while we waited for the lock.
@@ -93,7 +99,8 @@ Result<ContainerLock> StateStore::lock(const std::string& id) const {
 
 Result<ContainerState> StateStore::load(const std::string& id) const {
     std::string path = dir(id) + "/state.json";
-    if (!path_exists(path)) return fail("look up container", id, "container does not exist", ENOENT);
+    if (!path_exists(path))
+        return fail("look up container", id, "container does not exist", ENOENT);
     auto doc = WM_TRY(read_json_file(path));
     ContainerState s;
     try {

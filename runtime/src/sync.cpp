@@ -87,7 +87,8 @@ Result<int> recv_fd(int sock, const char* what) {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0) return sys_error("receive " + std::string(what), "");
+    if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0)
+        return sys_error("receive " + std::string(what), "");
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     if (c == nullptr || c->cmsg_type != SCM_RIGHTS)
         return fail("receive " + std::string(what), "", "no file descriptor in message");

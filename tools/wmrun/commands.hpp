@@ -16,14 +16,14 @@ using Action = std::function<Result<int>()>;
 
 struct Context {
     runtime::GlobalOptions global;
-    Action action;            // set by the chosen subcommand's callback
-    std::string command;      // its name, for the error line
+    Action action;        // set by the chosen subcommand's callback
+    std::string command;  // its name, for the error line
 };
 
 void add_lifecycle_commands(CLI::App& app, Context& ctx);  // create start run delete kill
 void add_query_commands(CLI::App& app, Context& ctx);      // state list ps spec features
 void add_exec_command(CLI::App& app, Context& ctx);
-void add_cgroup_commands(CLI::App& app, Context& ctx);     // pause resume update events
+void add_cgroup_commands(CLI::App& app, Context& ctx);  // pause resume update events
 
 // Registers `name` on app with a callback that makes `action` the one to run.
 CLI::App* add_command(CLI::App& app, Context& ctx, const std::string& name,

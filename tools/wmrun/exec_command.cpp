@@ -9,14 +9,14 @@ void add_exec_command(CLI::App& app, Context& ctx) {
     static std::string process_file;
     static CLI::App* cmd = nullptr;
     cmd = add_command(app, ctx, "exec", "run a process in a running container",
-                            [&ctx]() -> Result<int> {
-                                if (!process_file.empty())
-                                    o.process = WM_TRY(read_json_file(process_file));
-                                o.args = cmd->remaining();
-                                if (!o.process && o.args.empty())
-                                    return fail("exec", o.id, "no command given (args or --process)");
-                                return runtime::exec_in_container(ctx.global, o);
-                            });
+                      [&ctx]() -> Result<int> {
+                          if (!process_file.empty())
+                              o.process = WM_TRY(read_json_file(process_file));
+                          o.args = cmd->remaining();
+                          if (!o.process && o.args.empty())
+                              return fail("exec", o.id, "no command given (args or --process)");
+                          return runtime::exec_in_container(ctx.global, o);
+                      });
     cmd->add_option("container-id", o.id, "container id")->required();
     cmd->add_option("-p,--process", process_file, "a JSON process object (config.json's process)");
     cmd->add_flag("-t,--tty", o.tty, "allocate a pseudo-TTY");

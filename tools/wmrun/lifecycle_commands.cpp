@@ -21,25 +21,28 @@ void add_create_flags(CLI::App* cmd, runtime::CreateOptions& o) {
 
 void add_lifecycle_commands(CLI::App& app, Context& ctx) {
     static runtime::CreateOptions create_opts;
-    auto* create = add_command(app, ctx, "create", "create a container (its process waits for start)",
-                               [&ctx]() -> Result<int> {
-                                   WM_CHECK(runtime::create_container(ctx.global, create_opts));
-                                   return 0;
-                               });
+    auto* create =
+        add_command(app, ctx, "create", "create a container (its process waits for start)",
+                    [&ctx]() -> Result<int> {
+                        WM_CHECK(runtime::create_container(ctx.global, create_opts));
+                        return 0;
+                    });
     add_create_flags(create, create_opts);
 
     static std::string start_id;
-    add_command(app, ctx, "start", "run the process of a created container", [&ctx]() -> Result<int> {
-        WM_CHECK(runtime::start_container(ctx.global, start_id));
-        return 0;
-    })->add_option("container-id", start_id, "container id")->required();
+    add_command(app, ctx, "start", "run the process of a created container",
+                [&ctx]() -> Result<int> {
+                    WM_CHECK(runtime::start_container(ctx.global, start_id));
+                    return 0;
+                })
+        ->add_option("container-id", start_id, "container id")
+        ->required();
 
     static runtime::CreateOptions run_opts;
     static bool detach = false;
-    auto* run = add_command(app, ctx, "run", "create and start a container; wait for it unless -d",
-                            [&ctx]() -> Result<int> {
-                                return runtime::run_container(ctx.global, run_opts, detach);
-                            });
+    auto* run = add_command(
+        app, ctx, "run", "create and start a container; wait for it unless -d",
+        [&ctx]() -> Result<int> { return runtime::run_container(ctx.global, run_opts, detach); });
     add_create_flags(run, run_opts);
     run->add_flag("-d,--detach", detach, "return once the container has started");
     static bool keep = false;

@@ -1,9 +1,9 @@
 // wmrun: a daemonless OCI runtime, command-line compatible with runc.
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
 
 #include "commands.hpp"
 #include "wmrun/base/log.hpp"

@@ -5,9 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdio>
-#include <fmt/format.h>
 #include <sstream>
 
 #include "commands.hpp"
@@ -18,10 +18,12 @@ namespace wmrun::cli {
 
 namespace {
 
-void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void print(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
 
 std::string owner_name(const std::string& dir) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(dir.c_str(), &st) < 0) return "";
     if (passwd* pw = ::getpwuid(st.st_uid)) return pw->pw_name;
     return fmt::format("#{}", st.st_uid);
@@ -49,7 +51,8 @@ std::string tabulate(const std::vector<std::vector<std::string>>& rows) {
 Result<int> list(const Context& ctx, const std::string& format, bool quiet) {
     auto entries = WM_TRY(runtime::list_containers(ctx.global));
     if (quiet) {
-        for (const auto& e : entries) print(e.state.id + "\n");
+        for (const auto& e : entries)
+            print(e.state.id + "\n");
         return 0;
     }
     if (format == "json") {
@@ -66,7 +69,8 @@ Result<int> list(const Context& ctx, const std::string& format, bool quiet) {
         print(arr.dump() + "\n");
         return 0;
     }
-    std::vector<std::vector<std::string>> rows = {{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}};
+    std::vector<std::vector<std::string>> rows = {
+        {"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}};
     for (const auto& e : entries) {
         bool stopped = e.status == runtime::Status::stopped;
         rows.push_back({e.state.id, stopped ? "0" : std::to_string(e.state.pid),
@@ -86,7 +90,8 @@ Result<std::string> capture(const std::vector<std::string>& argv) {
     if (pid == 0) {
         ::dup2(wr.get(), 1);
         std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execvp(args[0], args.data());
         ::_exit(127);
@@ -148,11 +153,14 @@ Result<int> write_spec(const std::string& bundle, bool rootless) {
 
 void add_query_commands(CLI::App& app, Context& ctx) {
     static std::string state_id;
-    add_command(app, ctx, "state", "print the OCI state of a container", [&ctx]() -> Result<int> {
-        auto doc = WM_TRY(runtime::container_state(ctx.global, state_id));
-        print(doc.dump(2));  // runc prints no newline after the document
-        return 0;
-    })->add_option("container-id", state_id, "container id")->required();
+    add_command(app, ctx, "state", "print the OCI state of a container",
+                [&ctx]() -> Result<int> {
+                    auto doc = WM_TRY(runtime::container_state(ctx.global, state_id));
+                    print(doc.dump(2));  // runc prints no newline after the document
+                    return 0;
+                })
+        ->add_option("container-id", state_id, "container id")
+        ->required();
 
     static std::string list_format = "table";
     static bool quiet = false;
@@ -169,7 +177,8 @@ void add_query_commands(CLI::App& app, Context& ctx) {
                           [&ctx]() -> Result<int> { return ps(ctx, ps_id, ps_format, ps_args); });
     p->add_option("container-id", ps_id, "container id")->required();
     p->add_option("ps-args", ps_args, "arguments for ps(1) (default -ef)");
-    p->add_option("-f,--format", ps_format, "table or json")->check(CLI::IsMember({"table", "json"}));
+    p->add_option("-f,--format", ps_format, "table or json")
+        ->check(CLI::IsMember({"table", "json"}));
 
     static std::string spec_bundle;
     static bool spec_rootless = false;

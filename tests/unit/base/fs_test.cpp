@@ -20,7 +20,7 @@ TEST_CASE("write_file_atomic replaces content and leaves no temp file") {
     auto text = read_file(path);
     REQUIRE(text);
     CHECK(*text == "two");
-    struct stat st{};
+    struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
     CHECK_FALSE(path_exists(path + ".tmp-" + std::to_string(::getpid())));
@@ -43,8 +43,9 @@ TEST_CASE("parse_json names the file and the position of a syntax error") {
 }
 
 TEST_CASE("stat start time survives command names with spaces and parentheses") {
-    std::string stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
-                       "987654 1000 100 18446744073709551615";
+    std::string stat =
+        "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+        "987654 1000 100 18446744073709551615";
     auto t = parse_stat_start_time(stat);
     REQUIRE(t);
     CHECK(*t == 987654u);

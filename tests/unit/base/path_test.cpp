@@ -88,7 +88,7 @@ TEST_CASE("ensure_in_root makes an empty file and refuses nothing inside") {
     REQUIRE(rootfd);
     auto file = ensure_in_root(rootfd->get(), "/etc/resolv.conf", false);
     REQUIRE(file);
-    struct stat st{};
+    struct stat st {};
     REQUIRE(::stat((root + "/etc/resolv.conf").c_str(), &st) == 0);
     CHECK(S_ISREG(st.st_mode));
     CHECK(st.st_size == 0);

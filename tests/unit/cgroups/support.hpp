@@ -59,15 +59,21 @@ class Guard {
 
     // A child running `body` (default: sleep forever); killed and reaped by the guard.
     pid_t spawn(std::function<void()> body = {}) {
+        // Signals stay blocked until the child has dropped the test framework's handlers, which
+        // would otherwise report a signal that arrives early as a failure of the child.
+        sigset_t all, old;
+        sigfillset(&all);
+        ::sigprocmask(SIG_BLOCK, &all, &old);
         pid_t pid = ::fork();
         if (pid == 0) {
-            // The test framework's handlers would report the signals tests send as failures.
             for (int sig : {SIGTERM, SIGINT, SIGSEGV, SIGABRT, SIGILL, SIGFPE, SIGBUS})
                 ::signal(sig, SIG_DFL);
+            ::sigprocmask(SIG_SETMASK, &old, nullptr);
             if (body) body();
             for (;;)
                 ::pause();
         }
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
         if (pid > 0) children_.push_back(pid);
         return pid;
     }

@@ -42,15 +42,15 @@ Error with_context(Error e, const std::string& outer);
 #define WM_CONCAT_INNER_(a, b) a##b
 #define WM_CONCAT_(a, b) WM_CONCAT_INNER_(a, b)
 #define WM_TRY(expr) WM_TRY_IMPL_(expr, WM_CONCAT_(wm_try_result_, __COUNTER__))
-#define WM_TRY_IMPL_(expr, name)                                       \
-    ({                                                                 \
-        auto name = (expr);                                            \
-        if (!name) return std::unexpected(std::move(name).error());   \
-        std::move(name).value();                                       \
+#define WM_TRY_IMPL_(expr, name)                                    \
+    ({                                                              \
+        auto name = (expr);                                         \
+        if (!name) return std::unexpected(std::move(name).error()); \
+        std::move(name).value();                                    \
     })
 
-#define WM_CHECK(expr)                                                         \
-    do {                                                                       \
-        auto wm_check_result_ = (expr);                                        \
+#define WM_CHECK(expr)                                                                      \
+    do {                                                                                    \
+        auto wm_check_result_ = (expr);                                                     \
         if (!wm_check_result_) return std::unexpected(std::move(wm_check_result_).error()); \
     } while (0)

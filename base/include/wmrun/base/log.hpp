@@ -21,9 +21,15 @@ bool to_file();
 inline void debug(std::string_view msg) {
     if (debug_enabled()) write(Level::debug, msg);
 }
-inline void info(std::string_view msg) { write(Level::info, msg); }
-inline void warn(std::string_view msg) { write(Level::warning, msg); }
-inline void error(std::string_view msg) { write(Level::error, msg); }
+inline void info(std::string_view msg) {
+    write(Level::info, msg);
+}
+inline void warn(std::string_view msg) {
+    write(Level::warning, msg);
+}
+inline void error(std::string_view msg) {
+    write(Level::error, msg);
+}
 
 // The line as it would be written, without the newline; exposed for tests.
 std::string format_line(Format format, Level level, std::string_view msg, std::string_view time);

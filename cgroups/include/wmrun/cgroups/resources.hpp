@@ -15,10 +15,10 @@ namespace wmrun::cgroups {
 
 struct DeviceRule {
     bool allow = false;
-    char type = 'a';                     // 'a', 'c', 'b'
-    std::optional<std::int64_t> major;   // nullopt: any
-    std::optional<std::int64_t> minor;   // nullopt: any
-    std::string access;                  // subset of "rwm"
+    char type = 'a';                    // 'a', 'c', 'b'
+    std::optional<std::int64_t> major;  // nullopt: any
+    std::optional<std::int64_t> minor;  // nullopt: any
+    std::string access;                 // subset of "rwm"
 };
 
 struct Memory {

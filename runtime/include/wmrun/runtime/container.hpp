@@ -28,7 +28,7 @@ struct CreateOptions {
     std::string pidfd_socket;    // empty: none
     bool no_pivot = false;
     bool no_new_keyring = false;
-    unsigned preserve_fds = 0;   // fds 3 .. 3+N-1 pass into the container
+    unsigned preserve_fds = 0;  // fds 3 .. 3+N-1 pass into the container
 };
 
 // create: everything up to the point where the init waits for `start`.

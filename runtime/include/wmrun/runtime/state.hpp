@@ -29,23 +29,23 @@ struct ContainerState {
     std::string created;  // RFC 3339, UTC
     std::string owner;
     std::map<std::string, std::string> annotations;
-    Json cgroup;            // what cgroups::Manager::save() returned; null when none
+    Json cgroup;  // what cgroups::Manager::save() returned; null when none
     bool systemd_cgroup = false;
     bool rootless = false;
-    bool started = false;   // the user process was exec'ed (start ran)
+    bool started = false;  // the user process was exec'ed (start ran)
 };
 
 // An exclusive flock on a container's directory, released on destruction.
 class ContainerLock {
-public:
+  public:
     explicit ContainerLock(UniqueFd fd) : fd_(std::move(fd)) {}
 
-private:
+  private:
     UniqueFd fd_;
 };
 
 class StateStore {
-public:
+  public:
     explicit StateStore(std::string root) : root_(std::move(root)) {}
 
     const std::string& root() const { return root_; }
@@ -61,7 +61,7 @@ public:
     Result<> remove(const std::string& id) const;
     Result<std::vector<std::string>> list() const;
 
-private:
+  private:
     std::string root_;
 };
 
