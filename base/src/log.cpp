@@ -33,7 +33,9 @@ const char* level_name(Level level) {
     return "info";
 }
 
-std::string now_rfc3339() {
+}  // namespace
+
+std::string rfc3339_now() {
     auto now = std::chrono::system_clock::now();
     auto secs = std::chrono::system_clock::to_time_t(now);
     auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()) %
@@ -44,6 +46,8 @@ std::string now_rfc3339() {
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     return fmt::format("{}.{:09d}Z", buf, nanos.count());
 }
+
+namespace {
 
 // logrus quotes a value when it has spaces or quotes, escaping as Go's %q does.
 std::string quote(std::string_view s) {
@@ -91,7 +95,7 @@ std::string format_line(Format format, Level level, std::string_view msg, std::s
 }
 
 void write(Level level, std::string_view msg) {
-    std::string line = format_line(g_log.format, level, msg, now_rfc3339()) + "\n";
+    std::string line = format_line(g_log.format, level, msg, rfc3339_now()) + "\n";
     // One write per line so concurrent writers to an O_APPEND log do not interleave.
     [[maybe_unused]] auto n = ::write(g_log.fd, line.data(), line.size());
 }

@@ -140,13 +140,7 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     UniqueFd console, console_peer;
     if (proc.terminal) {
         if (!o.console_socket.empty()) {
-            UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-            sockaddr_un addr{};
-            addr.sun_family = AF_UNIX;
-            std::strncpy(addr.sun_path, o.console_socket.c_str(), sizeof addr.sun_path - 1);
-            if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-                return sys_error("connect", o.console_socket);
-            console = std::move(sock);
+            console = WM_TRY(connect_unix(o.console_socket));
         } else if (o.detach) {
             return fail("exec", o.id, "a terminal for a detached process needs --console-socket");
         } else {
@@ -206,12 +200,7 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     // EOF: the socket closed on a successful execve.
     if (!o.pid_file.empty()) WM_CHECK(write_file_atomic(o.pid_file, std::to_string(pid), 0644));
     if (!o.pidfd_socket.empty()) {
-        UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, o.pidfd_socket.c_str(), sizeof addr.sun_path - 1);
-        if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-            return sys_error("connect", o.pidfd_socket);
+        auto sock = WM_TRY(connect_unix(o.pidfd_socket));
         WM_CHECK(send_fd(sock.get(), child.get(), "pidfd"));
     }
     if (o.detach) return 0;

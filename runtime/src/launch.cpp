@@ -34,18 +34,6 @@ std::string absolute(const std::string& path) {
     return path.empty() || path == "." ? std::string(cwd) : std::string(cwd) + "/" + path;
 }
 
-Result<UniqueFd> connect_unix(const std::string& path) {
-    UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!sock) return sys_error("socket", path);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) return fail("connect", path, "path too long");
-    std::memcpy(addr.sun_path, path.c_str(), path.size());
-    if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-        return sys_error("connect", path);
-    return sock;
-}
-
 std::string id_map_text(const std::vector<IdMapping>& maps) {
     std::string out;
     for (const auto& m : maps)
@@ -233,7 +221,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     state.start_time = WM_TRY(process_start_time(state.pid));
     state.bundle = bundle;
     state.rootfs = rootfs;
-    state.created = rfc3339_now();
+    state.created = log::rfc3339_now();
     state.owner = "";
     state.annotations = spec.annotations;
     state.cgroup = cgroup.save();

@@ -13,6 +13,7 @@
 
 #include "status_probe.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
 
 namespace wmrun::runtime {
@@ -31,18 +32,6 @@ const char* status_name(Status s) {
             return "stopped";
     }
     return "stopped";
-}
-
-std::string rfc3339_now() {
-    auto now = std::chrono::system_clock::now();
-    auto secs = std::chrono::system_clock::to_time_t(now);
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()) %
-                 std::chrono::seconds(1);
-    std::tm tm{};
-    ::gmtime_r(&secs, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:09d}Z", buf, nanos.count());
 }
 
 Result<> validate_id(const std::string& id) {

@@ -1,6 +1,7 @@
 #include "sync.hpp"
 
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <cstring>
 
@@ -58,6 +59,18 @@ Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer, int* valu
         *error_out = Error{msg.op, msg.path, msg.err, msg.detail};
     }
     return msg.type;
+}
+
+Result<UniqueFd> connect_unix(const std::string& path) {
+    UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!sock) return sys_error("socket", path);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return fail("connect", path, "path too long");
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+        return sys_error("connect", path);
+    return sock;
 }
 
 Result<> send_fd(int sock, int fd, const char* what) {

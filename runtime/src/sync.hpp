@@ -2,7 +2,10 @@
 // The init reports each step's failure as an Error, so create prints the real cause.
 #pragma once
 
+#include <string>
+
 #include "wmrun/base/error.hpp"
+#include "wmrun/base/unique_fd.hpp"
 
 namespace wmrun::runtime {
 
@@ -12,6 +15,9 @@ enum class SyncType : int { go = 1, ready = 2, error = 3 };
 Result<> sync_send(int fd, SyncType type, const Error* error = nullptr, int value = 0);
 // Waits for one message; EOF (the init died without a word) is an error naming `peer`.
 Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer, int* value_out = nullptr);
+
+// A connected stream socket to a unix socket path (--console-socket, --pidfd-socket).
+Result<UniqueFd> connect_unix(const std::string& path);
 
 // Passing an fd over a unix socket with SCM_RIGHTS (console master, pidfd).
 Result<> send_fd(int sock, int fd, const char* what);

@@ -31,6 +31,9 @@ inline void error(std::string_view msg) {
     write(Level::error, msg);
 }
 
+// Now in UTC as RFC 3339 with nanoseconds, the form of runc's log lines and state files.
+std::string rfc3339_now();
+
 // The line as it would be written, without the newline; exposed for tests.
 std::string format_line(Format format, Level level, std::string_view msg, std::string_view time);
 

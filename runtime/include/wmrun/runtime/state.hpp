@@ -12,6 +12,7 @@
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/base/json.hpp"
+#include "wmrun/base/log.hpp"
 #include "wmrun/base/unique_fd.hpp"
 
 namespace wmrun::runtime {
@@ -75,6 +76,5 @@ Status current_status(const StateStore& store, const ContainerState& state);
 // The OCI state document (runtime.md "State"), as `wmrun state` prints it.
 OrderedJson state_json(const ContainerState& state, Status status);
 
-std::string rfc3339_now();
 
 }  // namespace wmrun::runtime
