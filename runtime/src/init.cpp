@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,22 @@
 namespace wmrun::runtime {
 
 namespace {
+
+// A session keyring of its own, as runc makes, so the container cannot read or use the keys
+// of the session wmrun was called from. Kernels without keyrings (or seccomp'd hosts) lack
+// it; that is not an error.
+Result<> join_session_keyring(const std::string& id) {
+    long serial = ::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, id.c_str());
+    if (serial < 0) {
+        if (errno == ENOSYS || errno == EPERM || errno == EACCES) return {};
+        return sys_error("join session keyring", id);
+    }
+    // Possessor: everything but setattr; user: view and read only (runc's mask).
+    constexpr unsigned long kPerm = 0x3f1b0000;
+    if (::syscall(SYS_keyctl, 5 /* KEYCTL_SETPERM */, serial, kPerm) < 0)
+        return sys_error("set session keyring permissions", id);
+    return {};
+}
 
 // Returns the init's pid as the host sees it, for the hooks' state.
 Result<int> wait_for_go(int sync_fd) {
@@ -55,6 +72,7 @@ Result<std::string> setup(const InitArgs& a, OrderedJson& state) {
     int host_pid = WM_TRY(wait_for_go(a.sync_fd));
     state = hook_state(a, host_pid);
     WM_CHECK(join_namespaces(a));
+    if (a.new_keyring) WM_CHECK(join_session_keyring(a.id));
     if (a.new_user_namespace) {
         // Become the namespace's root so the setup below has its full capabilities.
         if (::setresgid(0, 0, 0) < 0) return sys_error("setresgid", "0");
@@ -70,8 +88,10 @@ Result<std::string> setup(const InitArgs& a, OrderedJson& state) {
     WM_CHECK(prepare_rootfs(a.rootfs));
     // config.md: createContainer hooks run in the container's namespaces before pivot_root.
     WM_CHECK(run_hooks(spec.hooks.create_container, state, "createContainer"));
+    auto null_tree = WM_TRY(host_null_tree());
     WM_CHECK(enter_rootfs(a.rootfs));
     WM_CHECK(apply_sysctls(lnx.sysctl));
+    WM_CHECK(harden_rootfs(a.rootfs, null_tree.get()));
     if (proc.terminal && a.console_fd >= 0) {
         WM_CHECK(setup_console(proc, a.console_fd, true));
         ::close(a.console_fd);

@@ -21,6 +21,7 @@ struct InitArgs {
     int console_fd = -1;  // connected --console-socket, or -1
     unsigned preserve_fds = 0;
     bool new_user_namespace = false;
+    bool new_keyring = true;  // false with --no-new-keyring
     // Namespaces to join by path, in order (user first): (CLONE_NEW* flag, fd).
     std::vector<std::pair<int, int>> join;
 };

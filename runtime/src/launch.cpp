@@ -147,6 +147,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     args.fifo_fd = fifo_fd.get();
     args.console_fd = console ? console.get() : -1;
     args.preserve_fds = o.preserve_fds;
+    args.new_keyring = !o.no_new_keyring;
 
     std::uint64_t flags = CLONE_PIDFD;
     std::vector<UniqueFd> join_fds;
@@ -207,6 +208,20 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
     if (lnx.has_namespace(NamespaceType::time))
         WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
+    {
+        // runtime.md: prestart and createRuntime run after the namespaces exist and before the
+        // init builds its root filesystem; createContainer follows inside the container.
+        ContainerState hook_state;
+        hook_state.id = o.id;
+        hook_state.oci_version = spec.oci_version;
+        hook_state.pid = static_cast<pid_t>(pid);
+        hook_state.bundle = bundle;
+        hook_state.rootfs = rootfs;
+        hook_state.annotations = spec.annotations;
+        auto doc = state_json(hook_state, Status::creating);
+        WM_CHECK(run_hooks(spec.hooks.prestart, doc, "prestart"));
+        WM_CHECK(run_hooks(spec.hooks.create_runtime, doc, "createRuntime"));
+    }
     WM_CHECK(sync_send(parent_sock.get(), SyncType::go, nullptr, static_cast<int>(pid)));
 
     Error child_error;
@@ -228,9 +243,6 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     state.systemd_cgroup = g.systemd_cgroup;
     state.rootless = g.rootless;
     WM_CHECK(store.save(state));
-    WM_CHECK(run_hooks(spec.hooks.prestart, state_json(state, Status::created), "prestart"));
-    WM_CHECK(
-        run_hooks(spec.hooks.create_runtime, state_json(state, Status::created), "createRuntime"));
     if (!o.pid_file.empty())
         WM_CHECK(write_file_atomic(absolute(o.pid_file), std::to_string(state.pid), 0644));
     if (!o.pidfd_socket.empty()) {
