@@ -88,10 +88,7 @@ Result<std::string> setup(const InitArgs& a, OrderedJson& state) {
     WM_CHECK(prepare_rootfs(a.rootfs));
     // config.md: createContainer hooks run in the container's namespaces before pivot_root.
     WM_CHECK(run_hooks(spec.hooks.create_container, state, "createContainer"));
-    auto null_tree = WM_TRY(host_null_tree());
     WM_CHECK(enter_rootfs(a.rootfs));
-    WM_CHECK(apply_sysctls(lnx.sysctl));
-    WM_CHECK(harden_rootfs(a.rootfs, null_tree.get()));
     if (proc.terminal && a.console_fd >= 0) {
         WM_CHECK(setup_console(proc, a.console_fd, true));
         ::close(a.console_fd);

@@ -24,6 +24,7 @@
 
 #include "sync.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/path.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/syscall.hpp"
 
@@ -240,10 +241,9 @@ Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console
     return {};
 }
 
-Result<> apply_sysctls(const std::map<std::string, std::string>& sysctl) {
+Result<> apply_sysctls(int rootfd, const std::map<std::string, std::string>& sysctl) {
     if (sysctl.empty()) return {};
-    UniqueFd sys_dir(::open("/proc/sys", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!sys_dir) return sys_error("open", "/proc/sys");
+    auto sys_dir = WM_TRY(open_in_root(rootfd, "/proc/sys", O_PATH | O_DIRECTORY));
     struct statfs fs {};
     if (::fstatfs(sys_dir.get(), &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC)
         return fail("sysctl", "/proc/sys", "is not procfs");

@@ -26,8 +26,9 @@ Result<> apply_identity(const Process& p);
 // and sends the master over `console_sock` (SCM_RIGHTS), as runc's --console-socket.
 Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console);
 
-// sysctls written through /proc/sys of the container, refusing anything that is not procfs.
-Result<> apply_sysctls(const std::map<std::string, std::string>& sysctl);
+// sysctls written through /proc/sys of the container's rootfs (resolved inside it), refusing
+// anything that is not procfs.
+Result<> apply_sysctls(int rootfd, const std::map<std::string, std::string>& sysctl);
 
 // NULL-terminated argv/envp views for execve.
 std::vector<char*> c_strings(const std::vector<std::string>& v);

@@ -15,6 +15,7 @@
 
 #include "devices.hpp"
 #include "mount_options.hpp"
+#include "process_setup.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/path.hpp"
@@ -166,7 +167,7 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
     return {};
 }
 
-Result<> mask_path(int rootfd, const std::string& path, int null_tree) {
+Result<> mask_path(int rootfd, const std::string& path) {
     auto target = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW);
     if (!target) {
         if (target.error().err == ENOENT) return {};
@@ -182,9 +183,9 @@ Result<> mask_path(int rootfd, const std::string& path, int null_tree) {
         opts.data.emplace_back("size", "0");
         mnt = WM_TRY(new_filesystem("tmpfs", "tmpfs", opts, path));
     } else {
-        // The host's /dev/null, taken before the pivot: a symlink planted at the container's
-        // /dev/null cannot divert it (CVE-2025-31133 class).
-        mnt = WM_TRY(clone_tree(null_tree, "", false, path));
+        // The host's /dev/null: a symlink planted at the container's /dev/null cannot divert
+        // it (CVE-2025-31133 class).
+        mnt = WM_TRY(clone_tree(AT_FDCWD, "/dev/null", false, path));
     }
     WM_CHECK(attach(std::move(mnt), target->get(), path));
     return {};
@@ -249,17 +250,9 @@ Result<> prepare_rootfs(const RootfsContext& ctx) {
         if (clean_relative(m.destination) == "dev") dev_mounted = true;
     }
     WM_CHECK(setup_dev(root.get(), spec, dev_mounted, ctx.user_namespace));
-    return {};
-}
-
-Result<UniqueFd> host_null_tree() { return clone_tree(AT_FDCWD, "/dev/null", false, "/dev/null"); }
-
-Result<> harden_rootfs(const RootfsContext& ctx, int null_tree) {
-    auto root = WM_TRY(open_file("/", O_PATH | O_DIRECTORY));
-    for (const auto& path : ctx.spec->linux_->readonly_paths)
-        WM_CHECK(readonly_path(root.get(), path));
-    for (const auto& path : ctx.spec->linux_->masked_paths)
-        WM_CHECK(mask_path(root.get(), path, null_tree));
+    WM_CHECK(apply_sysctls(root.get(), spec.linux_->sysctl));
+    for (const auto& path : spec.linux_->readonly_paths) WM_CHECK(readonly_path(root.get(), path));
+    for (const auto& path : spec.linux_->masked_paths) WM_CHECK(mask_path(root.get(), path));
     return {};
 }
 

@@ -18,19 +18,12 @@ struct RootfsContext {
     bool no_pivot = false;
 };
 
-// Everything up to the switch into the new root.
+// Everything up to the switch into the new root: mounts, /dev, sysctls, then readonly and
+// masked paths (runc's order: a sysctl may live under a path that is then made read-only).
 Result<> prepare_rootfs(const RootfsContext& ctx);
 
 // pivot_root (or MS_MOVE + chroot with no_pivot) into the prepared rootfs.
 Result<> enter_rootfs(const RootfsContext& ctx);
-
-// After pivot and the sysctls (runc's order: a sysctl may be written under a path that is then
-// made read-only): maskedPaths and readonlyPaths. `null_tree` is a detached clone of the host's
-// /dev/null taken before the pivot, which masked files get.
-Result<> harden_rootfs(const RootfsContext& ctx, int null_tree);
-
-// A detached clone of the host's /dev/null, for harden_rootfs.
-Result<UniqueFd> host_null_tree();
 
 // After pivot: rootfsPropagation and read-only root.
 Result<> finish_rootfs(const RootfsContext& ctx);
