@@ -79,6 +79,23 @@ Result<> write_file_atomic(const std::string& path, std::string_view data, mode_
     return {};
 }
 
+Result<> replace_file(const std::string& path, std::string_view data, mode_t mode) {
+    std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+    {
+        auto fd = WM_TRY(open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
+        if (auto r = write_all(fd.get(), data, tmp); !r) {
+            ::unlink(tmp.c_str());
+            return r;
+        }
+    }
+    if (::rename(tmp.c_str(), path.c_str()) < 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        return sys_error("rename", path, e);
+    }
+    return {};
+}
+
 Result<> write_file(const std::string& path, std::string_view data) {
     auto fd = WM_TRY(open_file(path, O_WRONLY));
     return write_all(fd.get(), data, path);

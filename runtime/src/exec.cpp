@@ -198,7 +198,7 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
         return std::unexpected(child_error);
     }
     // EOF: the socket closed on a successful execve.
-    if (!o.pid_file.empty()) WM_CHECK(write_file_atomic(o.pid_file, std::to_string(pid), 0644));
+    if (!o.pid_file.empty()) WM_CHECK(replace_file(o.pid_file, std::to_string(pid), 0644));
     if (!o.pidfd_socket.empty()) {
         auto sock = WM_TRY(connect_unix(o.pidfd_socket));
         WM_CHECK(send_fd(sock.get(), child.get(), "pidfd"));

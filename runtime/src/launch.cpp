@@ -244,7 +244,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     state.rootless = g.rootless;
     WM_CHECK(store.save(state));
     if (!o.pid_file.empty())
-        WM_CHECK(write_file_atomic(absolute(o.pid_file), std::to_string(state.pid), 0644));
+        WM_CHECK(replace_file(absolute(o.pid_file), std::to_string(state.pid), 0644));
     if (!o.pidfd_socket.empty()) {
         auto sock = WM_TRY(connect_unix(o.pidfd_socket));
         WM_CHECK(send_fd(sock.get(), pidfd_owner.get(), "pidfd"));

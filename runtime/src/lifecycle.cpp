@@ -17,6 +17,7 @@
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
 #include "wmrun/base/syscall.hpp"
+#include "wmrun/cgroups/manager.hpp"
 #include "wmrun/runtime/container.hpp"
 
 namespace wmrun::runtime {
@@ -57,6 +58,22 @@ std::vector<pid_t> pids_in_namespace(pid_t init) {
 
 Result<Spec> bundle_spec(const ContainerState& s) {
     return load_spec(s.bundle);
+}
+
+// The container's processes: its cgroup's, or without one, those of its own pid namespace;
+// a container that shares the host's pid namespace and has no cgroup has only its init.
+std::vector<pid_t> container_processes(const ContainerState& s) {
+    auto cgroup = CgroupHandle::load(s);
+    if (cgroup.valid()) {
+        if (auto pids = cgroup.manager()->pids()) return *pids;
+    }
+    struct stat own {
+    }, theirs{};
+    if (::stat("/proc/self/ns/pid", &own) == 0 &&
+        ::stat(fmt::format("/proc/{}/ns/pid", s.pid).c_str(), &theirs) == 0 &&
+        own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev)
+        return {s.pid};
+    return pids_in_namespace(s.pid);
 }
 
 }  // namespace
@@ -130,7 +147,11 @@ Result<> kill_container(const GlobalOptions& g, const std::string& id, int signa
     if (current_status(store, state) == Status::stopped)
         return fail("", id, "container not running", ESRCH);
     if (all) {
-        for (pid_t pid : pids_in_namespace(state.pid))
+        // The cgroup reaches everything it holds, forks racing the signal included (cgroup.kill,
+        // or freeze, signal, thaw).
+        auto cgroup = CgroupHandle::load(state);
+        if (cgroup.valid()) return cgroup.manager()->kill_all(signal);
+        for (pid_t pid : container_processes(state))
             ::kill(pid, signal);
         return {};
     }
@@ -189,7 +210,7 @@ Result<std::vector<pid_t>> container_pids(const GlobalOptions& g, const std::str
     StateStore store(g.root);
     auto state = WM_TRY(store.load(id));
     if (current_status(store, state) == Status::stopped) return std::vector<pid_t>{};
-    return pids_in_namespace(state.pid);
+    return container_processes(state);
 }
 
 }  // namespace wmrun::runtime

@@ -24,8 +24,8 @@
 
 #include "sync.hpp"
 #include "wmrun/base/fs.hpp"
-#include "wmrun/base/path.hpp"
 #include "wmrun/base/log.hpp"
+#include "wmrun/base/path.hpp"
 #include "wmrun/base/syscall.hpp"
 
 namespace wmrun::runtime {

@@ -251,8 +251,10 @@ Result<> prepare_rootfs(const RootfsContext& ctx) {
     }
     WM_CHECK(setup_dev(root.get(), spec, dev_mounted, ctx.user_namespace));
     WM_CHECK(apply_sysctls(root.get(), spec.linux_->sysctl));
-    for (const auto& path : spec.linux_->readonly_paths) WM_CHECK(readonly_path(root.get(), path));
-    for (const auto& path : spec.linux_->masked_paths) WM_CHECK(mask_path(root.get(), path));
+    for (const auto& path : spec.linux_->readonly_paths)
+        WM_CHECK(readonly_path(root.get(), path));
+    for (const auto& path : spec.linux_->masked_paths)
+        WM_CHECK(mask_path(root.get(), path));
     return {};
 }
 

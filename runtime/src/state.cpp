@@ -122,7 +122,7 @@ Result<> StateStore::save(const ContainerState& s) const {
                     {"systemdCgroup", s.systemd_cgroup},
                     {"rootless", s.rootless},
                     {"started", s.started}};
-    return write_file_atomic(dir(s.id) + "/state.json", doc.dump(), 0600);
+    return replace_file(dir(s.id) + "/state.json", doc.dump(), 0600);
 }
 
 Result<> StateStore::remove(const std::string& id) const {

@@ -23,7 +23,9 @@ struct Context {
 void add_lifecycle_commands(CLI::App& app, Context& ctx);  // create start run delete kill
 void add_query_commands(CLI::App& app, Context& ctx);      // state list ps spec features
 void add_exec_command(CLI::App& app, Context& ctx);
-void add_cgroup_commands(CLI::App& app, Context& ctx);  // pause resume update events
+void add_cgroup_commands(CLI::App& app, Context& ctx);    // pause resume update events
+void add_image_commands(CLI::App& app, Context& ctx);     // image import ls rm gc
+void add_snapshot_commands(CLI::App& app, Context& ctx);  // snapshot init create list ...
 
 // Registers `name` on app with a callback that makes `action` the one to run.
 CLI::App* add_command(CLI::App& app, Context& ctx, const std::string& name,

@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
     cli::add_query_commands(app, ctx);
     cli::add_exec_command(app, ctx);
     cli::add_cgroup_commands(app, ctx);
+    cli::add_image_commands(app, ctx);
+    cli::add_snapshot_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -19,6 +19,11 @@ Result<> write_all(int fd, std::string_view data, const std::string& name_for_er
 // leaves either the old or the new content, never a mix.
 Result<> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
 
+// Temp name and rename without the fsyncs: readers never see a partial file, but a crash may
+// lose the update. For state that lives on tmpfs and dies with the boot anyway (state.json,
+// pid files), where the fsyncs would only put milliseconds on every create and start.
+Result<> replace_file(const std::string& path, std::string_view data, mode_t mode = 0644);
+
 // Writes a small value to an existing file, as for /proc and cgroup files.
 Result<> write_file(const std::string& path, std::string_view data);
 
