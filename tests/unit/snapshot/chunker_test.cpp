@@ -27,7 +27,7 @@ std::vector<std::vector<uint8_t>> chunk_all(const Chunker& c, const std::vector<
     size_t pos = 0;
     auto read = [&](uint8_t* buf, size_t len) -> wmrun::Result<size_t> {
         size_t n = std::min({len, step, data.size() - pos});
-        std::memcpy(buf, data.data() + pos, n);
+        if (n != 0) std::memcpy(buf, data.data() + pos, n);  // data() may be null when empty
         pos += n;
         return n;
     };
