@@ -110,9 +110,7 @@ std::uint64_t namespace_flags(const Linux& l) {
     // Only stdio and the preserved fds go in; the sync socket closes on exec, which tells the
     // parent the exec happened.
     ::fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
-    for (int fd = 3 + static_cast<int>(preserve_fds); fd < 1024; ++fd)
-        if (fd != sync_fd) ::close(fd);
-    sys::close_range(1024, ~0U, 0);
+    close_fds_except(3 + preserve_fds, {sync_fd});
     auto argv = c_strings(proc.args);
     auto envp = c_strings(proc.env);
     ::execve(exe->c_str(), argv.data(), envp.data());

@@ -7,7 +7,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -110,15 +109,7 @@ void close_other_fds(const InitArgs& a) {
     std::vector<int> keep = {a.sync_fd, a.fifo_fd, a.console_fd};
     for (auto [flag, fd] : a.join)
         keep.push_back(fd);
-    std::sort(keep.begin(), keep.end());
-    unsigned next = 3 + a.preserve_fds;
-    for (int fd : keep) {
-        if (fd < 0 || static_cast<unsigned>(fd) < next) continue;
-        if (static_cast<unsigned>(fd) > next)
-            sys::close_range(next, static_cast<unsigned>(fd) - 1, 0);
-        next = static_cast<unsigned>(fd) + 1;
-    }
-    sys::close_range(next, ~0U, 0);
+    close_fds_except(3 + a.preserve_fds, std::move(keep));
 }
 
 [[noreturn]] void die(int sync_fd, const Error& e) {

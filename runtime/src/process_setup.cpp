@@ -79,6 +79,18 @@ int io_class(const std::string& name) {
 
 }  // namespace
 
+void close_fds_except(unsigned first, std::vector<int> keep) {
+    std::sort(keep.begin(), keep.end());
+    unsigned next = first;
+    for (int fd : keep) {
+        if (fd < 0 || static_cast<unsigned>(fd) < next) continue;
+        if (static_cast<unsigned>(fd) > next)
+            sys::close_range(next, static_cast<unsigned>(fd) - 1, 0);
+        next = static_cast<unsigned>(fd) + 1;
+    }
+    sys::close_range(next, ~0U, 0);
+}
+
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
     std::vector<char*> out;
     out.reserve(v.size() + 1);

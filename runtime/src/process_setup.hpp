@@ -30,6 +30,9 @@ Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console
 // anything that is not procfs.
 Result<> apply_sysctls(int rootfd, const std::map<std::string, std::string>& sysctl);
 
+// Closes every fd from `first` up, but those in `keep`, with one close_range per gap.
+void close_fds_except(unsigned first, std::vector<int> keep);
+
 // NULL-terminated argv/envp views for execve.
 std::vector<char*> c_strings(const std::vector<std::string>& v);
 

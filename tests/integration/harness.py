@@ -33,6 +33,17 @@ def runtime_binary():
     return Path(os.environ.get("WMRUN", str(DEFAULT_BINARY)))
 
 
+def run_binary(*args, check=True, timeout=60):
+    """Runs the binary under test without --root (for commands that keep no container state);
+    with check, a non-zero exit fails the test with its stderr."""
+    p = subprocess.run([str(runtime_binary()), *map(str, args)], capture_output=True,
+                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    if check and p.returncode != 0:
+        raise AssertionError(f"wmrun {' '.join(map(str, args))} failed ({p.returncode}):\n"
+                             f"{p.stderr}")
+    return p
+
+
 _is_runc_cache = {}
 
 

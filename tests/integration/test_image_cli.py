@@ -14,14 +14,7 @@ pytestmark = pytest.mark.wmrun_only(reason="image commands are wmrun's own")
 
 TIMEOUT = 60
 
-
-def wmrun(*args, check=True):
-    p = subprocess.run([str(harness.runtime_binary()), *map(str, args)], capture_output=True,
-                       text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    if check and p.returncode != 0:
-        raise AssertionError(f"wmrun {' '.join(map(str, args))} failed ({p.returncode}):\n"
-                             f"{p.stderr}")
-    return p
+wmrun = harness.run_binary
 
 
 def tool(*args):

@@ -117,28 +117,39 @@ def recv_fd(conn):
     return fds[0]
 
 
-def test_console_socket_receives_the_pty_master(runtime, bundle, tmp_path):
-    sock_path = str(tmp_path / "console.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(sock_path)
-    server.listen(1)
-    got = {}
+class FdReceiver:
+    """A unix socket that accepts one connection and keeps the fd sent over it (SCM_RIGHTS),
+    as a caller of --console-socket or --pidfd-socket does."""
 
-    def accept():
-        conn, _ = server.accept()
-        got["fd"] = recv_fd(conn)
+    def __init__(self, path):
+        self.path = str(path)
+        self.fd = None
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        self.thread = threading.Thread(target=self._accept)
+        self.thread.start()
+
+    def _accept(self):
+        conn, _ = self.server.accept()
+        self.fd = recv_fd(conn)
         conn.close()
 
-    t = threading.Thread(target=accept)
-    t.start()
+    def wait(self, timeout=10):
+        self.thread.join(timeout)
+        self.server.close()
+        return self.fd
+
+
+def test_console_socket_receives_the_pty_master(runtime, bundle, tmp_path):
+    receiver = FdReceiver(tmp_path / "console.sock")
     bundle.set(args=["sh", "-c", "tty; echo on-the-console"], terminal=True)
     cid = runtime.new_id()
-    runtime.run(["create", "--console-socket", sock_path, "--bundle", bundle.path, cid])
-    t.join(10)
-    assert "fd" in got
+    runtime.run(["create", "--console-socket", receiver.path, "--bundle", bundle.path, cid])
+    master = receiver.wait()
+    assert master is not None
     runtime.run(["start", cid])
     out = b""
-    master = got["fd"]
     try:
         while b"on-the-console" not in out:
             chunk = os.read(master, 4096)
@@ -149,35 +160,22 @@ def test_console_socket_receives_the_pty_master(runtime, bundle, tmp_path):
         pass
     finally:
         os.close(master)
-        server.close()
     text = out.decode(errors="replace")
     assert "/dev/pts/" in text and "on-the-console" in text, text
     runtime.run(["delete", "--force", cid])
 
 
 def test_pidfd_socket_receives_the_init_pidfd(runtime, bundle, tmp_path):
-    sock_path = str(tmp_path / "pidfd.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(sock_path)
-    server.listen(1)
-    got = {}
-
-    def accept():
-        conn, _ = server.accept()
-        got["fd"] = recv_fd(conn)
-        conn.close()
-
-    t = threading.Thread(target=accept)
-    t.start()
+    receiver = FdReceiver(tmp_path / "pidfd.sock")
     bundle.set(args=["sleep", "30"])
     cid = runtime.new_id()
-    runtime.run(["run", "--detach", "--pidfd-socket", sock_path, "--bundle", bundle.path, cid])
-    t.join(10)
-    server.close()
-    assert "fd" in got
+    runtime.run(["run", "--detach", "--pidfd-socket", receiver.path, "--bundle", bundle.path,
+                 cid])
+    pidfd = receiver.wait()
+    assert pidfd is not None
     pid = runtime.state(cid)["pid"]
-    with open(f"/proc/self/fdinfo/{got['fd']}") as f:
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
         info = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
-    os.close(got["fd"])
+    os.close(pidfd)
     assert int(info["Pid"]) == pid
     runtime.run(["delete", "--force", cid])

@@ -27,8 +27,16 @@ void add_cgroup_commands(CLI::App& app, Context& ctx);    // pause resume update
 void add_image_commands(CLI::App& app, Context& ctx);     // image import ls rm gc
 void add_snapshot_commands(CLI::App& app, Context& ctx);  // snapshot init create list ...
 
-// Registers `name` on app with a callback that makes `action` the one to run.
+// Registers `name` on app (the root, or a group made by add_group) with a callback that makes
+// `action` the one to run; under a group, the error line names both words ("image import").
 CLI::App* add_command(CLI::App& app, Context& ctx, const std::string& name,
                       const std::string& description, Action action);
+
+// A command that only holds subcommands (`image`, `snapshot`); one of them is required.
+CLI::App* add_group(CLI::App& app, Context& ctx, const std::string& name,
+                    const std::string& description);
+
+// Writes text to stdout as it is.
+void print(const std::string& text);
 
 }  // namespace wmrun::cli

@@ -14,10 +14,6 @@ namespace wmrun::cli {
 
 namespace {
 
-void print(const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-}
-
 std::string human_bytes(double n) {
     static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     std::size_t u = 0;
@@ -26,20 +22,6 @@ std::string human_bytes(double n) {
         ++u;
     }
     return u == 0 ? fmt::format("{:.0f} {}", n, units[u]) : fmt::format("{:.1f} {}", n, units[u]);
-}
-
-// Registers `name` under the `image` group; the error line names both words.
-CLI::App* add_image_command(CLI::App& group, Context& ctx, const std::string& name,
-                            const std::string& description, Action action) {
-    CLI::App* sub = add_command(group, ctx, name, description, action);
-    sub->callback([&ctx, full = group.get_name() + " " + name, action = std::move(action)] {
-        ctx.command = full;
-        ctx.action = action;
-    });
-    // Parse errors come before the callback; this names the command on their line too.
-    sub->preparse_callback(
-        [&ctx, full = group.get_name() + " " + name](std::size_t) { ctx.command = full; });
-    return sub;
 }
 
 Result<overlay::Store> open_store(const Context& ctx, const std::string& dir) {
@@ -132,39 +114,37 @@ Result<int> list_images(const Context& ctx, const std::string& dir, const std::s
 }  // namespace
 
 void add_image_commands(CLI::App& app, Context& ctx) {
-    CLI::App* group = app.add_subcommand("image", "manage the image store");
-    group->require_subcommand(1);
-    group->preparse_callback([&ctx](std::size_t) { ctx.command = "image"; });
+    CLI::App* group = add_group(app, ctx, "image", "manage the image store");
 
     static ImportArgs imp;
-    auto* i = add_image_command(*group, ctx, "import",
-                                "import an image from an OCI layout directory or oci-archive tar",
-                                [&ctx] { return import_image(ctx, imp); });
+    auto* i = add_command(*group, ctx, "import",
+                          "import an image from an OCI layout directory or oci-archive tar",
+                          [&ctx] { return import_image(ctx, imp); });
     i->add_option("--store", imp.store, "image store directory")->capture_default_str();
     i->add_option("--name", imp.name, "name to store the image as (default: its ref name)");
     i->add_option("source", imp.source, "<oci-layout-dir>[:<ref>] or <archive.tar>")->required();
 
     static std::string ls_store = overlay::kDefaultStoreRoot, ls_format = "table";
-    auto* ls = add_image_command(*group, ctx, "ls", "list the images in the store",
-                                 [&ctx] { return list_images(ctx, ls_store, ls_format); });
+    auto* ls = add_command(*group, ctx, "ls", "list the images in the store",
+                           [&ctx] { return list_images(ctx, ls_store, ls_format); });
     ls->alias("list");
     ls->add_option("--store", ls_store, "image store directory")->capture_default_str();
     ls->add_option("-f,--format", ls_format, "table or json")
         ->check(CLI::IsMember({"table", "json"}));
 
     static std::string rm_store = overlay::kDefaultStoreRoot, rm_name;
-    auto* rm = add_image_command(*group, ctx, "rm",
-                                 "remove an image's name; gc frees its blobs and layers",
-                                 [&ctx]() -> Result<int> {
-                                     auto store = WM_TRY(open_store(ctx, rm_store));
-                                     WM_CHECK(store.remove(rm_name));
-                                     return 0;
-                                 });
+    auto* rm =
+        add_command(*group, ctx, "rm", "remove an image's name; gc frees its blobs and layers",
+                    [&ctx]() -> Result<int> {
+                        auto store = WM_TRY(open_store(ctx, rm_store));
+                        WM_CHECK(store.remove(rm_name));
+                        return 0;
+                    });
     rm->add_option("--store", rm_store, "image store directory")->capture_default_str();
     rm->add_option("name", rm_name, "image name")->required();
 
     static std::string gc_store = overlay::kDefaultStoreRoot;
-    auto* gc = add_image_command(
+    auto* gc = add_command(
         *group, ctx, "gc", "remove blobs and layers no image uses", [&ctx]() -> Result<int> {
             auto store = WM_TRY(open_store(ctx, gc_store));
             auto r = WM_TRY(store.gc());

@@ -14,11 +14,26 @@ namespace wmrun::cli {
 CLI::App* add_command(CLI::App& app, Context& ctx, const std::string& name,
                       const std::string& description, Action action) {
     CLI::App* sub = app.add_subcommand(name, description);
-    sub->callback([&ctx, name, action = std::move(action)] {
-        ctx.command = name;
+    std::string full = app.get_parent() == nullptr ? name : app.get_name() + " " + name;
+    sub->callback([&ctx, full, action = std::move(action)] {
+        ctx.command = full;
         ctx.action = action;
     });
+    // Parse errors come before the callback; this names the command on their line too.
+    sub->preparse_callback([&ctx, full](std::size_t) { ctx.command = full; });
     return sub;
+}
+
+CLI::App* add_group(CLI::App& app, Context& ctx, const std::string& name,
+                    const std::string& description) {
+    CLI::App* group = app.add_subcommand(name, description);
+    group->require_subcommand(1);
+    group->preparse_callback([&ctx, name](std::size_t) { ctx.command = name; });
+    return group;
+}
+
+void print(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
 namespace {

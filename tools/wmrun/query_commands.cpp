@@ -18,10 +18,6 @@ namespace wmrun::cli {
 
 namespace {
 
-void print(const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-}
-
 std::string owner_name(const std::string& dir) {
     struct stat st {};
     if (::stat(dir.c_str(), &st) < 0) return "";

@@ -13,24 +13,6 @@ namespace wmrun::cli {
 
 namespace {
 
-void print(const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-}
-
-// Registers `name` under the `snapshot` group; the error line names both words.
-CLI::App* add_snapshot_command(CLI::App& group, Context& ctx, const std::string& name,
-                               const std::string& description, Action action) {
-    CLI::App* sub = add_command(group, ctx, name, description, action);
-    sub->callback([&ctx, full = group.get_name() + " " + name, action = std::move(action)] {
-        ctx.command = full;
-        ctx.action = action;
-    });
-    // Parse errors come before the callback; this names the command on their line too.
-    sub->preparse_callback(
-        [&ctx, full = group.get_name() + " " + name](std::size_t) { ctx.command = full; });
-    return sub;
-}
-
 std::string format_time(std::int64_t ns) {
     std::time_t t = static_cast<std::time_t>(ns / 1000000000);
     std::tm tm{};
@@ -141,30 +123,26 @@ Result<int> verify(const std::string& dir) {
 }  // namespace
 
 void add_snapshot_commands(CLI::App& app, Context& ctx) {
-    CLI::App* group = app.add_subcommand("snapshot", "manage a snapshot repository");
-    group->require_subcommand(1);
-    group->preparse_callback([&ctx](std::size_t) { ctx.command = "snapshot"; });
+    CLI::App* group = add_group(app, ctx, "snapshot", "manage a snapshot repository");
     auto repo_option = [](CLI::App* sub, std::string& dir) {
         sub->add_option("--repo", dir, "repository directory")->required();
     };
 
     static std::string init_repo;
     static int level = snapshot::InitOptions{}.compression_level;
-    auto* i = add_snapshot_command(*group, ctx, "init", "create an empty repository",
-                                   []() -> Result<int> {
-                                       snapshot::InitOptions opt;
-                                       opt.compression_level = level;
-                                       WM_CHECK(snapshot::Repository::init(init_repo, opt));
-                                       return 0;
-                                   });
+    auto* i = add_command(*group, ctx, "init", "create an empty repository", []() -> Result<int> {
+        snapshot::InitOptions opt;
+        opt.compression_level = level;
+        WM_CHECK(snapshot::Repository::init(init_repo, opt));
+        return 0;
+    });
     repo_option(i, init_repo);
     i->add_option("--compression", level, "zstd level, 1 to 19")
         ->check(CLI::Range(1, 19))
         ->capture_default_str();
 
     static CreateArgs cr;
-    auto* c = add_snapshot_command(*group, ctx, "create", "snapshot a directory",
-                                   [] { return create(cr); });
+    auto* c = add_command(*group, ctx, "create", "snapshot a directory", [] { return create(cr); });
     repo_option(c, cr.repo);
     c->add_option("directory", cr.source, "directory to snapshot")->required();
     c->add_option("--parent", cr.parent, "snapshot id (or prefix) to compare file metadata with");
@@ -172,53 +150,53 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
 
     static std::string ls_repo;
     static bool ls_json = false;
-    auto* ls = add_snapshot_command(*group, ctx, "list", "list snapshots, oldest first",
-                                    [] { return list(ls_repo, ls_json); });
+    auto* ls = add_command(*group, ctx, "list", "list snapshots, oldest first",
+                           [] { return list(ls_repo, ls_json); });
     ls->alias("ls");
     repo_option(ls, ls_repo);
     ls->add_flag("--json", ls_json, "print JSON");
 
     static std::string diff_repo, diff_a, diff_b;
-    auto* d = add_snapshot_command(*group, ctx, "diff",
-                                   "list paths added (+), removed (-) and changed (M) from A to B",
-                                   [] { return diff(diff_repo, diff_a, diff_b); });
+    auto* d = add_command(*group, ctx, "diff",
+                          "list paths added (+), removed (-) and changed (M) from A to B",
+                          [] { return diff(diff_repo, diff_a, diff_b); });
     repo_option(d, diff_repo);
     d->add_option("A", diff_a, "older snapshot id or prefix")->required();
     d->add_option("B", diff_b, "newer snapshot id or prefix")->required();
 
     static std::string rs_repo, rs_id, rs_target;
-    auto* r = add_snapshot_command(*group, ctx, "restore",
-                                   "restore a snapshot into a missing or empty directory",
-                                   []() -> Result<int> {
-                                       auto repo = WM_TRY(snapshot::Repository::open(rs_repo));
-                                       WM_CHECK(repo.restore(rs_id, rs_target));
-                                       return 0;
-                                   });
+    auto* r =
+        add_command(*group, ctx, "restore", "restore a snapshot into a missing or empty directory",
+                    []() -> Result<int> {
+                        auto repo = WM_TRY(snapshot::Repository::open(rs_repo));
+                        WM_CHECK(repo.restore(rs_id, rs_target));
+                        return 0;
+                    });
     repo_option(r, rs_repo);
     r->add_option("ID", rs_id, "snapshot id or prefix")->required();
     r->add_option("TARGET", rs_target, "directory to restore into")->required();
 
     static std::string vf_repo;
-    auto* v = add_snapshot_command(*group, ctx, "verify", "check every pack and chunk",
-                                   [] { return verify(vf_repo); });
+    auto* v = add_command(*group, ctx, "verify", "check every pack and chunk",
+                          [] { return verify(vf_repo); });
     repo_option(v, vf_repo);
 
     static std::string fg_repo;
     static std::size_t keep_last = 0;
-    auto* f = add_snapshot_command(*group, ctx, "forget",
-                                   "delete all but the newest snapshots; prune frees their data",
-                                   []() -> Result<int> {
-                                       auto repo = WM_TRY(snapshot::Repository::open(fg_repo));
-                                       for (const auto& id : WM_TRY(repo.forget(keep_last)))
-                                           print("forgot " + id + "\n");
-                                       return 0;
-                                   });
+    auto* f = add_command(*group, ctx, "forget",
+                          "delete all but the newest snapshots; prune frees their data",
+                          []() -> Result<int> {
+                              auto repo = WM_TRY(snapshot::Repository::open(fg_repo));
+                              for (const auto& id : WM_TRY(repo.forget(keep_last)))
+                                  print("forgot " + id + "\n");
+                              return 0;
+                          });
     repo_option(f, fg_repo);
     f->add_option("--keep-last", keep_last, "how many snapshots to keep")->required();
 
     static std::string pr_repo;
-    auto* p = add_snapshot_command(
-        *group, ctx, "prune", "delete data no snapshot uses", []() -> Result<int> {
+    auto* p =
+        add_command(*group, ctx, "prune", "delete data no snapshot uses", []() -> Result<int> {
             auto repo = WM_TRY(snapshot::Repository::open(pr_repo));
             auto pr = WM_TRY(repo.prune());
             print(fmt::format("{} packs deleted, {} rewritten, {} chunks removed, {} bytes freed\n",
