@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +145,23 @@ def test_features_json(runtime):
 @pytest.mark.wmrun_only(reason="runc 1.1 does not list the time namespace (runc >= 1.2 does)")
 def test_features_lists_time_namespace(runtime):
     assert "time" in features(runtime)["linux"]["namespaces"]
+
+
+@pytest.mark.wmrun_only("runc's --systemd-cgroup needs a running systemd")
+def test_systemd_cgroup_path_is_mapped_without_systemd(runtime, bundle):
+    cid = runtime.new_id()
+    bundle.set(args=["cat", "/proc/self/cgroup"])
+    bundle.config["linux"]["cgroupsPath"] = f"system.slice:wmt:{cid}"
+    bundle.write()
+    res = runtime.run(["run", "--bundle", bundle.path, cid],
+                      global_args=["--debug", "--systemd-cgroup"])
+    assert f"/system.slice/wmt-{cid}.scope" in res.stdout, res.stdout
+
+
+@pytest.mark.wmrun_only("the README's demo runs the wmrun built in this tree")
+def test_readme_demo_runs_a_container(tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    res = subprocess.run([str(repo / "tools" / "demo")], capture_output=True, text=True,
+                         timeout=600, stdin=subprocess.DEVNULL, cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "Hello from wmrun" in res.stdout, res.stdout
