@@ -13,10 +13,6 @@ namespace wmrun::overlay {
 
 namespace {
 
-// From <sys/mount.h>, which glibc 2.36 cannot include alongside <linux/mount.h>.
-constexpr int kMntDetach = 2;
-constexpr int kUmountNoFollow = 8;
-
 // fsconfig copies string values with strndup_user(value, 256): longer ones are EINVAL.
 constexpr std::size_t kMaxValue = 255;
 
@@ -96,31 +92,10 @@ Result<UniqueFd> configured(const OverlaySpec& spec, const std::vector<UniqueFd>
     return fsfd;
 }
 
-long raw_umount(const std::string& target, int flags) {
-    return ::syscall(SYS_umount2, target.c_str(), flags);
-}
-
 }  // namespace
 
-OverlayMount& OverlayMount::operator=(OverlayMount&& o) noexcept {
-    if (this != &o) {
-        (void)unmount();
-        target_ = std::exchange(o.target_, {});
-    }
-    return *this;
-}
-
-Result<> OverlayMount::unmount() {
-    if (target_.empty()) return {};
-    auto r = unmount_overlay(target_);
-    target_.clear();
-    return r;
-}
-
 Result<> unmount_overlay(const std::string& target) {
-    if (raw_umount(target, kUmountNoFollow) == 0) return {};
-    if (errno == EBUSY && raw_umount(target, kMntDetach | kUmountNoFollow) == 0) return {};
-    return sys_error("umount", target);
+    return unmount_path(target);
 }
 
 Result<OverlayMount> mount_overlay(const OverlaySpec& spec) {

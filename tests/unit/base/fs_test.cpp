@@ -1,3 +1,4 @@
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json.hpp"
 #include "wmrun/base/log.hpp"
+#include "wmrun/base/mount.hpp"
 #include "wmrun/base/process.hpp"
 
 using namespace wmrun;
@@ -60,4 +62,33 @@ TEST_CASE("log lines have runc's text and JSON forms") {
           R"({"level":"error","msg":"boom \"x\"","time":"T"})");
     CHECK(log::format_line(log::Format::text, log::Level::warning, "a b", "T") ==
           R"(time="T" level=warning msg="a b")");
+}
+
+TEST_CASE("MountGuard unmounts on destruction and not after release") {
+    if (::geteuid() != 0) {
+        WARN("needs root to mount; skipped");
+        return;
+    }
+    char tmpl[] = "/tmp/wmrun-mount-test-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    auto mounted = [&] {
+        struct stat a {
+        }, b{};
+        ::stat(dir.c_str(), &a);
+        ::stat((dir + "/..").c_str(), &b);
+        return a.st_dev != b.st_dev;
+    };
+    REQUIRE(::mount("tmpfs", dir.c_str(), "tmpfs", 0, nullptr) == 0);
+    { MountGuard guard(dir); }
+    CHECK_FALSE(mounted());
+    REQUIRE(::mount("tmpfs", dir.c_str(), "tmpfs", 0, nullptr) == 0);
+    std::string kept;
+    {
+        MountGuard guard(dir);
+        kept = guard.release();
+    }
+    CHECK(mounted());
+    CHECK(unmount_path(kept));
+    CHECK_FALSE(mounted());
+    ::rmdir(dir.c_str());
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "wmrun/base/error.hpp"
+#include "wmrun/base/mount.hpp"
 #include "wmrun/overlay/unpack.hpp"
 
 namespace wmrun::overlay {
@@ -25,25 +26,9 @@ struct OverlaySpec {
     MountOptions options;
 };
 
-// Owns a mount: unmounts it on destruction unless released (a container's rootfs outlives
-// the wmrun process that made it).
-class OverlayMount {
-  public:
-    OverlayMount() = default;
-    explicit OverlayMount(std::string target) : target_(std::move(target)) {}
-    OverlayMount(OverlayMount&& o) noexcept : target_(std::exchange(o.target_, {})) {}
-    OverlayMount& operator=(OverlayMount&& o) noexcept;
-    OverlayMount(const OverlayMount&) = delete;
-    OverlayMount& operator=(const OverlayMount&) = delete;
-    ~OverlayMount() { (void)unmount(); }
-
-    const std::string& target() const { return target_; }
-    std::string release() { return std::exchange(target_, {}); }
-    Result<> unmount();
-
-  private:
-    std::string target_;
-};
+// Owns the overlay mount: unmounted on destruction unless released (a container's rootfs
+// outlives the wmrun process that made it).
+using OverlayMount = MountGuard;
 
 Result<OverlayMount> mount_overlay(const OverlaySpec& spec);
 
