@@ -28,4 +28,8 @@ void read_stats_v2(const std::string& dir, Stats& stats);
 void read_hugetlb_v2(const std::string& dir, Stats& stats);
 std::optional<Pressure> read_pressure(const std::string& dir, const std::string& file);
 
+// memory.reclaim of a v2 cgroup; memory.force_empty of a v1 memory cgroup.
+Result<Reclaimed> reclaim_v2(const std::string& dir);
+Result<Reclaimed> reclaim_v1(const std::string& memory_dir);
+
 }  // namespace wmrun::cgroups::detail

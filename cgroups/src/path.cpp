@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "wmrun/base/text.hpp"
 #include "wmrun/cgroups/manager.hpp"
 
 namespace wmrun::cgroups {
@@ -9,17 +10,6 @@ namespace wmrun::cgroups {
 namespace {
 
 const std::string kOp = "cgroupsPath";
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    for (;;) {
-        auto pos = s.find(sep, start);
-        out.push_back(s.substr(start, pos - start));
-        if (pos == std::string::npos) return out;
-        start = pos + 1;
-    }
-}
 
 bool is_plain_name(const std::string& s) {
     return !s.empty() && s != "." && s != ".." && s.find('/') == std::string::npos;

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -106,17 +107,24 @@ Result<> UnifiedDir::set_frozen(bool want) const {
     UniqueFd events(raw);
     WM_CHECK(write_value(dir(), "cgroup.freeze", want ? "1" : "0"));
     auto deadline = std::chrono::steady_clock::now() + kFreezeTimeout;
+    // kernfs sends at most one cgroup.events notification per file every 10 ms, so a state
+    // reached just after the first read would wait for the next one: the file is read again
+    // after short sleeps (20 us doubling to 1 ms), and POLLPRI still ends a sleep early.
+    auto nap = std::chrono::microseconds(20);
     for (;;) {
         if (WM_TRY(events_frozen(events.get(), events_path)) == want) return {};
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(
             deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             return fail(want ? "freeze" : "thaw", dir(), "timed out waiting for cgroup.events",
                         ETIMEDOUT);
-        // cgroup.events signals a change with POLLPRI (kernfs_notify).
+        auto wait = std::min(nap, left);
+        timespec ts{static_cast<time_t>(wait.count() / 1000000),
+                    static_cast<long>(wait.count() % 1000000) * 1000};
         pollfd pfd{events.get(), POLLPRI, 0};
-        if (::poll(&pfd, 1, static_cast<int>(left.count())) < 0 && errno != EINTR)
-            return sys_error("poll", events_path);
+        if (::ppoll(&pfd, 1, &ts, nullptr) < 0 && errno != EINTR)
+            return sys_error("ppoll", events_path);
+        nap = std::min(nap * 2, std::chrono::microseconds(1000));
     }
 }
 

@@ -59,6 +59,15 @@ class V1Manager final : public Manager {
         return apply_v1(dirs_, unified_ ? &*unified_ : nullptr, r);
     }
 
+    Result<Reclaimed> reclaim_memory() override {
+        auto it = dirs_.find("memory");
+        if (it != dirs_.end()) return reclaim_v1(it->second);
+        // A hybrid host that bound memory to its unified tree.
+        if (unified_ && unified_->controllers().contains("memory"))
+            return reclaim_v2(unified_->dir());
+        return fail("reclaim", path_, "no memory cgroup", ENOTSUP);
+    }
+
     // CLONE_INTO_CGROUP would place the child in the unified tree only.
     Result<UniqueFd> clone_into_fd() override { return UniqueFd(); }
 

@@ -45,6 +45,7 @@ class V2Manager final : public Manager {
     }
 
     Result<std::vector<pid_t>> pids() override { return cg_.pids(); }
+    Result<Reclaimed> reclaim_memory() override { return reclaim_v2(cg_.dir()); }
 
     Result<Stats> stats() override {
         Stats stats;

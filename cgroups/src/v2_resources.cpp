@@ -1,11 +1,17 @@
 // linux.resources -> cgroup v2 files (Documentation/admin-guide/cgroup-v2.rst).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <sstream>
 #include <string>
 
+#include "bpf_attach.hpp"
+#include "bpf_device_filter.hpp"
 #include "cgroup_dir.hpp"
 #include "convert.hpp"
 #include "drivers.hpp"
+#include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
-#include "wmrun/cgroups/devices.hpp"
 
 namespace wmrun::cgroups::detail {
 
@@ -123,6 +129,33 @@ Result<> apply_rdma(const Writer& w, const std::map<std::string, Rdma>& rdma) {
     return {};
 }
 
+// Root of the initial user namespace: the only one that may load device programs (CAP_BPF
+// counts in the initial namespace alone).
+bool may_load_bpf() {
+    if (::geteuid() != 0) return false;
+    auto map = read_file("/proc/self/uid_map");
+    if (!map) return true;
+    std::istringstream in(*map);
+    std::uint64_t inside = 1, outside = 1, count = 0;
+    in >> inside >> outside >> count;
+    return inside == 0 && outside == 0 && count == 4294967295u;
+}
+
+Result<> apply_devices(const std::string& dir, const std::vector<DeviceRule>& rules) {
+    auto program = build_device_filter(rules);
+    if (!program) return std::unexpected(with_context(program.error(), "devices"));
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return sys_error("open", dir);
+    auto r = replace_device_filter(fd.get(), dir, *program);
+    // A rootless container goes without the device filter, as in runc: its /dev holds only
+    // bind mounts of the host's nodes, which the user could open anyway.
+    if (!r && r.error().err == EPERM && !may_load_bpf()) {
+        log::debug("rootless: no device filter: " + r.error().message());
+        return {};
+    }
+    return r;
+}
+
 }  // namespace
 
 Result<> apply_hugetlb_v2(const std::string& dir, const std::vector<HugepageLimit>& limits) {
@@ -138,11 +171,7 @@ Result<> apply_hugetlb_v2(const std::string& dir, const std::vector<HugepageLimi
 Result<> apply_v2(const std::string& dir, const std::set<std::string>& controllers,
                   const Resources& r) {
     Writer w(dir, controllers);
-    if (!r.devices.empty()) {
-        if (!only_default_device_rules(r.devices))
-            return fail("devices", "", "not supported on cgroup v2 yet", ENOTSUP);
-        log::debug("cgroup v2: default device rules are not enforced yet (needs eBPF)");
-    }
+    if (!r.devices.empty()) WM_CHECK(apply_devices(dir, r.devices));
     if (r.memory) WM_CHECK(apply_memory(w, *r.memory));
     if (r.cpu) WM_CHECK(apply_cpu(w, *r.cpu));
     if (r.pids && r.pids->limit && *r.pids->limit != 0) {

@@ -17,6 +17,7 @@
 
 using namespace wmrun;
 using namespace wmrun::cgroups;
+using cgtest::ok;
 using namespace std::chrono_literals;
 
 #define SKIP_UNLESS_HYBRID()                                      \
@@ -26,15 +27,6 @@ using namespace std::chrono_literals;
     }
 
 namespace {
-
-template <class T>
-T ok(Result<T> r) {
-    if (!r) FAIL(r.error().message());
-    return std::move(*r);
-}
-void ok(Result<> r) {
-    if (!r) FAIL(r.error().message());
-}
 
 std::string v1_dir(const std::string& controller, const std::string& path) {
     auto mounts = ok(detail::v1_mounts());

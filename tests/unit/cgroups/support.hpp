@@ -11,11 +11,23 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "cgroup_dir.hpp"
 #include "layout.hpp"
 #include "wmrun/cgroups/manager.hpp"
 
 namespace cgtest {
+
+// The value of a Result the test needs, or a failed test naming the error.
+template <class T>
+T ok(wmrun::Result<T> r) {
+    if (!r) FAIL(r.error().message());
+    return std::move(*r);
+}
+inline void ok(wmrun::Result<> r) {
+    if (!r) FAIL(r.error().message());
+}
 
 inline std::string unique_path() {
     static int n = 0;

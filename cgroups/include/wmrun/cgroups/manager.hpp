@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ struct Config {
 // relative cgroupsPath is taken from the hierarchy root, as crun does.
 Result<std::string> resolve_path(const Config& config);
 
+// Bytes charged to the cgroup before and after a reclaim.
+struct Reclaimed {
+    std::uint64_t before = 0, after = 0;
+};
+
 class Manager {
   public:
     virtual ~Manager();
@@ -64,6 +70,10 @@ class Manager {
     // Every process in the cgroup and its descendants.
     virtual Result<std::vector<pid_t>> pids() = 0;
     virtual Result<Stats> stats() = 0;
+    // Asks the kernel to take back what it can of the cgroup's memory (page cache; anonymous
+    // memory only where there is swap): memory.reclaim on v2, memory.force_empty on v1. For a
+    // frozen cgroup, whose processes cannot fault the pages back in meanwhile.
+    virtual Result<Reclaimed> reclaim_memory() = 0;
     // Removes the cgroup (and any child cgroups) in every hierarchy, retrying briefly while
     // exiting processes keep it busy; a missing directory is fine.
     virtual Result<> destroy() = 0;
