@@ -44,8 +44,8 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> data_extents(int fd, uint64_t
 class Walker {
   public:
     Walker(Repository::State& s, PackSink& sink, CreateResult& result,
-           const std::map<std::string, const Entry*>& parent)
-        : s_(s), sink_(sink), r_(result), parent_(parent) {}
+           const std::map<std::string, const Entry*>& parent, const ProgressFn& progress)
+        : s_(s), sink_(sink), r_(result), parent_(parent), progress_(progress) {}
 
     Result<> walk_dir(int dirfd, const std::string& rel, const std::string& host_path);
     std::vector<Entry> tree;
@@ -59,6 +59,7 @@ class Walker {
     PackSink& sink_;
     CreateResult& r_;
     const std::map<std::string, const Entry*>& parent_;
+    const ProgressFn& progress_;
     std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // hardlinked inodes seen
     std::unordered_set<ChunkId, ChunkIdHash> pending_;       // chunks queued in this run
     std::vector<uint8_t> buffer_;                            // read buffer, reused per file
@@ -116,6 +117,9 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
         case S_IFREG:
             e.type = EntryType::file;
             WM_CHECK(read_file(dirfd, name, host_path, e));
+            if (progress_)
+                progress_(
+                    {r_.files_new + r_.files_changed + r_.files_unchanged, 0, r_.bytes_read, 0});
             break;
         case S_IFLNK: {
             e.type = EntryType::symlink;
@@ -247,7 +251,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     top.xattrs = WM_TRY(read_xattrs("/proc/self/fd/" + std::to_string(root.get())));
 
     PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, options.threads);
-    Walker walker(*s_, sink, result, parent_files);
+    Walker walker(*s_, sink, result, parent_files, options.progress);
     walker.tree.push_back(std::move(top));
     Result<> walked = walker.walk_dir(root.get(), "", source);
     auto packs = sink.finish();

@@ -119,13 +119,20 @@ const char* type_name(EntryType type) {
     return kTypeNames[int(type)];
 }
 
-Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& hasher,
-                                   const Manifest& m) {
+std::string manifest_json(const Manifest& m) {
     Json j = {{"version", kFormatVersion},  {"time_ns", m.time_ns}, {"hostname", m.hostname},
               {"source", to_hex(m.source)}, {"parent", m.parent},   {"tree", Json::array()}};
+    // Only when set, so that manifests without them keep their ids.
+    if (!m.origin_repo.empty())
+        j["origin"] = {{"repository", m.origin_repo}, {"snapshot", m.origin_snapshot}};
     for (const auto& e : m.tree)
         j["tree"].push_back(entry_to_json(e));
-    std::string text = j.dump();
+    return j.dump();
+}
+
+Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& hasher,
+                                   const Manifest& m) {
+    std::string text = manifest_json(m);
     std::string out(kMagic);
     size_t bound = ZSTD_compressBound(text.size());
     out.resize(kMagic.size() + bound);
@@ -137,6 +144,28 @@ Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& h
     std::string id = sum.hex();
     WM_CHECK(write_repo_file(repo, "snapshots/" + id, out));
     return id;
+}
+
+Result<Manifest> parse_manifest_json(const std::string& text, const std::string& path) {
+    Json j = WM_TRY(parse_json(text, path));
+    try {
+        if (j.at("version").get<int>() != kFormatVersion)
+            return fail("read snapshot", path, "unsupported version");
+        Manifest m;
+        m.time_ns = j.at("time_ns").get<int64_t>();
+        m.hostname = j.at("hostname").get<std::string>();
+        m.source = WM_TRY(from_hex(j.at("source").get<std::string>(), "source"));
+        m.parent = j.at("parent").get<std::string>();
+        if (j.contains("origin")) {
+            m.origin_repo = j.at("origin").at("repository").get<std::string>();
+            m.origin_snapshot = j.at("origin").at("snapshot").get<std::string>();
+        }
+        for (const auto& e : j.at("tree"))
+            m.tree.push_back(WM_TRY(entry_from_json(e)));
+        return m;
+    } catch (const Json::exception& ex) {
+        return fail("parse snapshot", path, ex.what());
+    }
 }
 
 Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hasher,
@@ -157,21 +186,7 @@ Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hashe
     ChunkId sum = hasher(text.data(), text.size());
     if (std::memcmp(sum.bytes.data(), data.data() + data.size() - 16, 16) != 0 || sum.hex() != id)
         return fail("read snapshot", path, "checksum mismatch");
-    Json j = WM_TRY(parse_json(text, path));
-    try {
-        if (j.at("version").get<int>() != kFormatVersion)
-            return fail("read snapshot", path, "unsupported version");
-        Manifest m;
-        m.time_ns = j.at("time_ns").get<int64_t>();
-        m.hostname = j.at("hostname").get<std::string>();
-        m.source = WM_TRY(from_hex(j.at("source").get<std::string>(), "source"));
-        m.parent = j.at("parent").get<std::string>();
-        for (const auto& e : j.at("tree"))
-            m.tree.push_back(WM_TRY(entry_from_json(e)));
-        return m;
-    } catch (const Json::exception& ex) {
-        return fail("parse snapshot", path, ex.what());
-    }
+    return parse_manifest_json(text, path);
 }
 
 }  // namespace wmrun::snapshot

@@ -31,12 +31,19 @@ struct Entry {
 struct Manifest {
     int64_t time_ns = 0;
     std::string hostname, source, parent;
+    // Set by receive: the repository id and snapshot id this copy came from, so that a later
+    // delta stream against that snapshot finds it here (docs/snapshot-format.md, "Streams").
+    std::string origin_repo, origin_snapshot;
     std::vector<Entry> tree;
 };
 
 // Serialises, compresses and stores under snapshots/; returns the id.
 Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& hasher,
                                    const Manifest& manifest);
+// The manifest's JSON text, and the inverse; `what` names the source in errors.
+std::string manifest_json(const Manifest& manifest);
+Result<Manifest> parse_manifest_json(const std::string& text, const std::string& what);
+
 // Reads snapshots/<id> and refuses it unless its keyed checksum matches.
 Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hasher,
                                const std::string& id);

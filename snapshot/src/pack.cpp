@@ -112,8 +112,10 @@ Result<PackRecord> PackWriter::finish() {
     else if (errno != EEXIST)
         return sys_error("mkdir", subdir);
     std::string final_path = repo_ + "/" + rel;
+    crash_point();
     if (::rename(tmp_path_.c_str(), final_path.c_str()) < 0) return sys_error("rename", tmp_path_);
     tmp_path_.clear();
+    crash_point();
     WM_CHECK(fsync_dir(subdir));
     return PackRecord{sum, std::move(entries_)};
 }
@@ -164,6 +166,19 @@ Result<PackContents> read_pack(const std::string& path, bool check_checksum) {
     return out;
 }
 
+Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
+                                         uint32_t flags, const std::string& name) {
+    if (!(flags & kFlagZstd)) {
+        if (stored.size() != raw_len) return fail("read chunk", name, "length mismatch");
+        return std::vector<uint8_t>(stored.begin(), stored.end());
+    }
+    std::vector<uint8_t> raw(raw_len);
+    size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
+    if (ZSTD_isError(n)) return fail("decompress chunk", name, ZSTD_getErrorName(n));
+    if (n != raw.size()) return fail("decompress chunk", name, "length mismatch");
+    return raw;
+}
+
 Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::string& name) {
     std::vector<uint8_t> stored(loc.stored_len);
     WM_CHECK(pread_all(fd, stored.data(), stored.size(), loc.offset, name));
@@ -171,11 +186,7 @@ Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::s
         if (loc.stored_len != loc.raw_len) return fail("read chunk", name, "length mismatch");
         return stored;
     }
-    std::vector<uint8_t> raw(loc.raw_len);
-    size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
-    if (ZSTD_isError(n)) return fail("decompress chunk", name, ZSTD_getErrorName(n));
-    if (n != raw.size()) return fail("decompress chunk", name, "length mismatch");
-    return raw;
+    return decode_blob(stored, loc.raw_len, loc.flags, name);
 }
 
 std::vector<uint8_t> compress_chunk(std::span<const uint8_t> raw, int level) {

@@ -52,6 +52,9 @@ Result<PackContents> read_pack(const std::string& path, bool check_checksum);
 
 // Reads, decompresses and returns one chunk's raw bytes (not re-hashed).
 Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::string& name);
+// The raw bytes of a blob already read; `flags` and `raw_len` as in the pack index.
+Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
+                                         uint32_t flags, const std::string& name);
 
 // zstd helpers: compress returns empty when compression would not shrink the data.
 std::vector<uint8_t> compress_chunk(std::span<const uint8_t> raw, int level);

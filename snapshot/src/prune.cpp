@@ -29,6 +29,7 @@ Result<> replace_index(const std::string& repo, const std::vector<PackRecord>& p
     for (const auto& old : old_files) {
         if (old == name) continue;
         std::string path = repo + "/index/" + old;
+        crash_point();
         if (::unlink(path.c_str()) < 0 && errno != ENOENT) return sys_error("unlink", path);
     }
     return fsync_dir(repo + "/index");
@@ -36,6 +37,7 @@ Result<> replace_index(const std::string& repo, const std::vector<PackRecord>& p
 
 Result<> remove_pack(const std::string& repo, const ChunkId& pack) {
     std::string path = repo + "/" + pack_rel_path(pack);
+    crash_point();
     if (::unlink(path.c_str()) < 0 && errno != ENOENT) return sys_error("unlink", path);
     return {};
 }
@@ -56,7 +58,7 @@ Result<> Repository::rebuild_index() {
     return {};
 }
 
-Result<PruneResult> Repository::prune() {
+Result<PruneResult> Repository::prune(const ProgressFn& progress) {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), true, s_->dir));
     WM_CHECK(clear_tmp(s_->dir));
     s_->index = WM_TRY(Index::load(s_->dir));  // creates since open() added index files
@@ -70,7 +72,11 @@ Result<PruneResult> Repository::prune() {
     std::vector<PackRecord> keep;
     std::vector<ChunkId> drop;
     PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, 1);
-    for (const auto& pack : WM_TRY(list_packs(s_->dir))) {
+    std::vector<ChunkId> all_packs = WM_TRY(list_packs(s_->dir));
+    Progress prog{0, all_packs.size(), 0, 0};
+    for (const auto& pack : all_packs) {
+        ++prog.items;
+        if (progress) progress(prog);
         std::string path = s_->dir + "/" + pack_rel_path(pack);
         auto contents = WM_TRY(read_pack(path, false));
         // A chunk is live here only if it is used and the index points at this copy of it;
@@ -108,6 +114,11 @@ Result<PruneResult> Repository::prune() {
         }
     }
     auto written = WM_TRY(sink.finish());
+    // Pack ids are content hashes: rewriting the live chunks left by an interrupted prune can
+    // produce, byte for byte, a pack that is also on the drop list as that prune's orphan.
+    // The file is now the new pack, so it must not be deleted.
+    for (const auto& w : written)
+        std::erase(drop, w.pack);
     keep.insert(keep.end(), written.begin(), written.end());
     if (drop.empty()) return result;
     // New packs are durable; the new index must be too before any old pack goes.

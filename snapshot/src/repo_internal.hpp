@@ -36,6 +36,15 @@ struct Repository::State {
     Index index;
 };
 
+struct StateAccess {
+    static Repository::State& of(Repository& repo) { return *repo.s_; }
+};
+
+// Test hook for crash trials: with WMRUN_CRASH_AT=<n> in the environment, the process kills
+// itself with SIGKILL at its n-th call (each call marks one durable step: a rename into place
+// or an unlink). Without the variable it returns at once.
+void crash_point();
+
 // Holds flock(2) on locks/repo.lock for one operation.
 class RepoLock {
   public:

@@ -83,11 +83,13 @@ Result<> write_repo_file(const std::string& repo, const std::string& rel, std::s
         }
     }
     std::string target = repo + "/" + rel;
+    crash_point();
     if (::rename(tmp.c_str(), target.c_str()) < 0) {
         auto err = sys_error("rename", target);
         ::unlink(tmp.c_str());
         return err;
     }
+    crash_point();
     return fsync_dir(target.substr(0, target.rfind('/')));
 }
 

@@ -168,6 +168,7 @@ Result<std::vector<std::string>> Repository::forget(size_t keep_last) {
     std::vector<std::string> removed;
     for (size_t i = 0; i + keep_last < all.size(); ++i) {
         std::string path = s_->dir + "/snapshots/" + all[i].id;
+        crash_point();
         if (::unlink(path.c_str()) < 0) return sys_error("unlink", path);
         removed.push_back(all[i].id);
     }

@@ -4,7 +4,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
+#include <optional>
 #include <unordered_set>
 
 #include "fs_meta.hpp"
@@ -53,6 +56,10 @@ struct Restorer {
     int root;
     const std::string& target;
     PackCache packs;
+    std::vector<std::string> damaged;
+    std::optional<Error> first_error;
+    uint64_t bytes = 0;
+    size_t skip = 0;
 
     Result<std::vector<uint8_t>> chunk(const ChunkId& id, const std::string& path) {
         const Location* loc = s.index.find(id);
@@ -64,27 +71,39 @@ struct Restorer {
         return data;
     }
 
+    // A chunk that cannot be read or fails its hash leaves its range a hole and marks the file
+    // damaged; the length of the range comes from the index, or from the file's extents.
     Result<> write_content(int fd, const Entry& e, const std::string& host_path) {
         if (::ftruncate(fd, off_t(e.size)) < 0) return sys_error("ftruncate", host_path);
         size_t ext = 0;
         uint64_t in_ext = 0;
         for (const auto& id : e.chunks) {
-            auto data = WM_TRY(chunk(id, e.path));
-            size_t pos = 0;
-            while (pos < data.size()) {
+            auto data = chunk(id, e.path);
+            if (!data) {
+                if (!first_error) first_error = data.error();
+                if (damaged.empty() || damaged.back() != e.path) damaged.push_back(e.path);
+                const Location* loc = s.index.find(id);
+                if (!loc) return {};  // the length is unknown: the rest of the file stays holes
+                data = std::vector<uint8_t>();
+                skip = loc->raw_len;
+            }
+            size_t pos = 0, len = skip ? skip : data->size();
+            while (pos < len) {
                 while (ext < e.extents.size() && in_ext == e.extents[ext].second) {
                     ++ext;
                     in_ext = 0;
                 }
                 if (ext == e.extents.size())
                     return fail("restore", host_path, "chunks longer than the extents");
-                size_t n =
-                    size_t(std::min<uint64_t>(data.size() - pos, e.extents[ext].second - in_ext));
-                WM_CHECK(
-                    pwrite_all(fd, data.data() + pos, n, e.extents[ext].first + in_ext, host_path));
+                size_t n = size_t(std::min<uint64_t>(len - pos, e.extents[ext].second - in_ext));
+                if (!skip)
+                    WM_CHECK(pwrite_all(fd, data->data() + pos, n, e.extents[ext].first + in_ext,
+                                        host_path));
                 pos += n;
                 in_ext += n;
             }
+            bytes += skip ? 0 : len;
+            skip = 0;
         }
         return {};
     }
@@ -121,7 +140,8 @@ struct Restorer {
 
 }  // namespace
 
-Result<> Repository::restore(const std::string& snapshot, const std::string& target) {
+Result<RestoreResult> Repository::restore(const std::string& snapshot, const std::string& target,
+                                          const RestoreOptions& options) {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     std::string id = WM_TRY(resolve(snapshot));
     Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id));
@@ -134,7 +154,12 @@ Result<> Repository::restore(const std::string& snapshot, const std::string& tar
     if (!WM_TRY(read_dir_names(root.get(), target)).empty())
         return fail("restore", target, "target directory is not empty", ENOTEMPTY);
 
-    Restorer r{*s_, root.get(), target, PackCache(s_->dir)};
+    Restorer r{*s_, root.get(), target, PackCache(s_->dir), {}, {}, 0, 0};
+    RestoreResult result;
+    result.id = id;
+    Progress progress;
+    for (const auto& e : m.tree)
+        if (e.type == EntryType::file) ++progress.items_total, progress.bytes_total += e.size;
     // Open directories from the root down to the current entry's parent; the manifest lists
     // a directory before its children, so the parent is always on this stack.
     std::vector<std::pair<std::string, UniqueFd>> stack;
@@ -164,6 +189,7 @@ Result<> Repository::restore(const std::string& snapshot, const std::string& tar
                 if (fd < 0) return sys_error("open", host_path);
                 stack.emplace_back(e.path, UniqueFd(fd));
                 dirs.push_back(&e);
+                ++result.dirs;
                 break;
             }
             case EntryType::file: {
@@ -173,6 +199,10 @@ Result<> Repository::restore(const std::string& snapshot, const std::string& tar
                 UniqueFd file(fd);
                 WM_CHECK(r.write_content(fd, e, host_path));
                 files.insert(e.path);
+                ++result.files;
+                ++progress.items;
+                progress.bytes += e.size;
+                if (options.progress) options.progress(progress);
                 break;
             }
             case EntryType::symlink:
@@ -194,8 +224,12 @@ Result<> Repository::restore(const std::string& snapshot, const std::string& tar
                     return fail("restore", e.path, "hardlink to an unknown file " + e.link);
                 if (::linkat(root.get(), e.link.c_str(), dirfd, n, 0) < 0)
                     return sys_error("link", host_path);
+                if (std::find(r.damaged.begin(), r.damaged.end(), e.link) != r.damaged.end())
+                    r.damaged.push_back(e.path);  // every name of a damaged inode
+                ++result.others;
                 continue;  // metadata belongs to the inode, set with its first name
         }
+        if (e.type != EntryType::file && e.type != EntryType::dir) ++result.others;
         WM_CHECK(r.set_meta(dirfd, name, e, host_path));
     }
     stack.clear();
@@ -206,7 +240,16 @@ Result<> Repository::restore(const std::string& snapshot, const std::string& tar
         WM_CHECK(r.set_time(root.get(), rel, e, target + "/" + rel));
     }
     if (::syncfs(root.get()) < 0) return sys_error("syncfs", target);
-    return {};
+    result.bytes = r.bytes;
+    result.damaged_files = std::move(r.damaged);
+    if (!result.damaged_files.empty() && !options.allow_damaged) {
+        Error e = *r.first_error;
+        e.detail = (e.detail.empty() && e.err ? std::string(std::strerror(e.err)) : e.detail) +
+                   "; " + std::to_string(result.damaged_files.size()) +
+                   " damaged files, the rest restored";
+        return std::unexpected(e);
+    }
+    return result;
 }
 
 }  // namespace wmrun::snapshot

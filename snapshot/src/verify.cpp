@@ -12,13 +12,16 @@
 
 namespace wmrun::snapshot {
 
-Result<VerifyResult> Repository::verify() {
+Result<VerifyResult> Repository::verify(const ProgressFn& progress) {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     VerifyResult v;
     std::map<ChunkId, std::vector<std::pair<ChunkId, const Location*>>> by_pack;
     for (const auto& [id, loc] : s_->index.entries())
         by_pack[loc.pack].emplace_back(id, &loc);
 
+    Progress prog{0, s_->index.size(), 0, 0};
+    for (const auto& [id, loc] : s_->index.entries())
+        prog.bytes_total += loc.stored_len;
     std::set<ChunkId> bad;
     std::set<ChunkId> on_disk;
     for (const auto& p : WM_TRY(list_packs(s_->dir)))
@@ -39,6 +42,9 @@ Result<VerifyResult> Repository::verify() {
                 auto data = read_blob(fd->get(), *loc, path);
                 ok = data && s_->hasher(data->data(), data->size()) == id;
             }
+            ++prog.items;
+            prog.bytes += loc->stored_len;
+            if (progress) progress(prog);
             if (!ok) {
                 bad.insert(id);
                 v.damaged_chunks.push_back(id.hex());

@@ -1,5 +1,7 @@
-// snapshot init, create, list, diff, restore, verify, forget, prune: a snapshot repository of
-// directories (docs/snapshot-format.md).
+// snapshot init, create, list, diff, restore, verify, forget, prune, send, receive: a snapshot
+// repository of directories (docs/snapshot-format.md).
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <chrono>
 #include <cstdio>
@@ -8,10 +10,13 @@
 #include "commands.hpp"
 #include "wmrun/base/json.hpp"
 #include "wmrun/snapshot/repository.hpp"
+#include "wmrun/snapshot/stream.hpp"
 
 namespace wmrun::cli {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 std::string format_time(std::int64_t ns) {
     std::time_t t = static_cast<std::time_t>(ns / 1000000000);
@@ -20,6 +25,63 @@ std::string format_time(std::int64_t ns) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+std::string human(double bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 4)
+        bytes /= 1024, ++u;
+    return fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+// One status line on stderr, redrawn at most five times a second, only when stderr is a
+// terminal: scripts and logs get nothing.
+class ProgressLine {
+  public:
+    explicit ProgressLine(const char* unit) : unit_(unit), tty_(::isatty(2) == 1) {}
+    ~ProgressLine() {
+        if (drawn_) std::fputs("\r\033[K", stderr);
+    }
+    snapshot::ProgressFn fn() {
+        if (!tty_) return {};
+        return [this](const snapshot::Progress& p) { update(p); };
+    }
+
+  private:
+    void update(const snapshot::Progress& p) {
+        auto now = Clock::now();
+        if (drawn_ && now - last_ < std::chrono::milliseconds(200)) return;
+        last_ = now;
+        drawn_ = true;
+        double secs = std::chrono::duration<double>(now - start_).count();
+        double rate = secs > 0 ? double(p.bytes) / secs : 0;
+        std::string line = p.items_total ? fmt::format("{}/{} {}", p.items, p.items_total, unit_)
+                                         : fmt::format("{} {}", p.items, unit_);
+        line += p.bytes_total ? fmt::format("  {} of {}", human(double(p.bytes)),
+                                            human(double(p.bytes_total)))
+                              : fmt::format("  {}", human(double(p.bytes)));
+        line += fmt::format("  {}/s", human(rate));
+        if (p.bytes_total > p.bytes && rate > 0) {
+            auto left = static_cast<long>(double(p.bytes_total - p.bytes) / rate);
+            line += fmt::format("  {}:{:02} left", left / 60, left % 60);
+        }
+        fmt::print(stderr, "\r\033[K{}", line);
+        std::fflush(stderr);
+    }
+
+    const char* unit_;
+    bool tty_;
+    bool drawn_ = false;
+    Clock::time_point start_ = Clock::now(), last_;
+};
+
+double since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void print_json(const Json& j) {
+    print(j.dump() + "\n");
 }
 
 struct CreateArgs {
@@ -31,24 +93,27 @@ Result<int> create(const CreateArgs& a) {
     auto repo = WM_TRY(snapshot::Repository::open(a.repo));
     snapshot::CreateOptions opt;
     opt.parent = a.parent;
-    auto start = std::chrono::steady_clock::now();
-    auto r = WM_TRY(repo.create(a.source, opt));
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto start = Clock::now();
+    snapshot::CreateResult r;
+    {
+        ProgressLine line("files");
+        opt.progress = line.fn();
+        r = WM_TRY(repo.create(a.source, opt));
+    }
+    double seconds = since(start);
     if (a.json) {
-        Json j = {{"id", r.id},
-                  {"files_new", r.files_new},
-                  {"files_changed", r.files_changed},
-                  {"files_unchanged", r.files_unchanged},
-                  {"dirs", r.dirs},
-                  {"others", r.others},
-                  {"bytes_read", r.bytes_read},
-                  {"bytes_added", r.bytes_added},
-                  {"chunks_new", r.chunks_new},
-                  {"chunks_reused", r.chunks_reused},
-                  {"duration_seconds", seconds},
-                  {"notes", r.notes}};
-        print(j.dump() + "\n");
+        print_json({{"id", r.id},
+                    {"files_new", r.files_new},
+                    {"files_changed", r.files_changed},
+                    {"files_unchanged", r.files_unchanged},
+                    {"dirs", r.dirs},
+                    {"others", r.others},
+                    {"bytes_read", r.bytes_read},
+                    {"bytes_added", r.bytes_added},
+                    {"chunks_new", r.chunks_new},
+                    {"chunks_reused", r.chunks_reused},
+                    {"duration_seconds", seconds},
+                    {"notes", r.notes}});
         return 0;
     }
     print(fmt::format("snapshot {} saved\n", r.id));
@@ -74,7 +139,7 @@ Result<int> list(const std::string& dir, bool json) {
                            {"time", format_time(s.time_ns)},
                            {"entries", s.entries},
                            {"bytes", s.bytes}});
-        print(arr.dump() + "\n");
+        print_json(arr);
         return 0;
     }
     print(fmt::format("{:<16}  {:<20}  {:>8}  {:>12}  {}\n", "ID", "TIME", "ENTRIES", "BYTES",
@@ -97,26 +162,165 @@ Result<int> diff(const std::string& dir, const std::string& a, const std::string
     return 0;
 }
 
+struct RestoreArgs {
+    std::string repo, id, target;
+    bool json = false;
+};
+
+// Everything restorable is restored; damaged files are listed and make the exit status 1.
+Result<int> restore(const RestoreArgs& a) {
+    auto repo = WM_TRY(snapshot::Repository::open(a.repo));
+    auto start = Clock::now();
+    snapshot::RestoreResult r;
+    {
+        ProgressLine line("files");
+        r = WM_TRY(repo.restore(a.id, a.target, {.allow_damaged = true, .progress = line.fn()}));
+    }
+    if (a.json)
+        print_json({{"id", r.id},
+                    {"files", r.files},
+                    {"dirs", r.dirs},
+                    {"others", r.others},
+                    {"bytes_written", r.bytes},
+                    {"damaged_files", r.damaged_files},
+                    {"duration_seconds", since(start)}});
+    else
+        for (const auto& p : r.damaged_files)
+            print("damaged file: " + p + "\n");
+    if (!r.damaged_files.empty())
+        return fail("restore", a.target,
+                    fmt::format("{} damaged files, the rest restored", r.damaged_files.size()));
+    return 0;
+}
+
 // The report goes to stdout; a damaged repository is also an error, so the exit status and
 // the one line on stderr say so to scripts that read neither.
-Result<int> verify(const std::string& dir) {
+Result<int> verify(const std::string& dir, bool json) {
     auto repo = WM_TRY(snapshot::Repository::open(dir));
-    auto v = WM_TRY(repo.verify());
-    for (const auto& p : v.damaged_packs)
-        print(fmt::format("damaged pack: {}/packs/{}/{}.pack\n", repo.dir(), p.substr(0, 2), p));
-    for (const auto& c : v.damaged_chunks)
-        print("damaged chunk: " + c + "\n");
-    for (const auto& c : v.missing_chunks)
-        print("missing chunk: " + c + "\n");
-    for (const auto& f : v.damaged_files)
-        print(fmt::format("damaged file: {} {}\n", f.snapshot, f.path));
+    auto start = Clock::now();
+    snapshot::VerifyResult v;
+    {
+        ProgressLine line("chunks");
+        v = WM_TRY(repo.verify(line.fn()));
+    }
+    auto pack_path = [&](const std::string& p) {
+        return fmt::format("{}/packs/{}/{}.pack", repo.dir(), p.substr(0, 2), p);
+    };
+    if (json) {
+        Json files = Json::array(), packs = Json::array();
+        for (const auto& f : v.damaged_files)
+            files.push_back({{"snapshot", f.snapshot}, {"path", f.path}});
+        for (const auto& p : v.damaged_packs)
+            packs.push_back(pack_path(p));
+        print_json({{"ok", v.ok()},
+                    {"packs", v.packs},
+                    {"chunks", v.chunks},
+                    {"damaged_packs", packs},
+                    {"damaged_chunks", v.damaged_chunks},
+                    {"missing_chunks", v.missing_chunks},
+                    {"damaged_files", files},
+                    {"duration_seconds", since(start)}});
+    } else {
+        for (const auto& p : v.damaged_packs)
+            print("damaged pack: " + pack_path(p) + "\n");
+        for (const auto& c : v.damaged_chunks)
+            print("damaged chunk: " + c + "\n");
+        for (const auto& c : v.missing_chunks)
+            print("missing chunk: " + c + "\n");
+        for (const auto& f : v.damaged_files)
+            print(fmt::format("damaged file: {} {}\n", f.snapshot, f.path));
+    }
     if (!v.ok())
         return fail("verify repository", dir,
                     fmt::format("{} damaged packs, {} damaged and {} missing chunks, {} damaged "
                                 "files",
                                 v.damaged_packs.size(), v.damaged_chunks.size(),
                                 v.missing_chunks.size(), v.damaged_files.size()));
-    print(fmt::format("{} packs, {} chunks: no errors\n", v.packs, v.chunks));
+    if (!json) print(fmt::format("{} packs, {} chunks: no errors\n", v.packs, v.chunks));
+    return 0;
+}
+
+Result<int> prune(const std::string& dir, bool json) {
+    auto repo = WM_TRY(snapshot::Repository::open(dir));
+    auto start = Clock::now();
+    snapshot::PruneResult pr;
+    {
+        ProgressLine line("packs");
+        pr = WM_TRY(repo.prune(line.fn()));
+    }
+    if (json) {
+        print_json({{"packs_deleted", pr.packs_deleted},
+                    {"packs_rewritten", pr.packs_rewritten},
+                    {"chunks_removed", pr.chunks_removed},
+                    {"bytes_freed", pr.bytes_freed},
+                    {"duration_seconds", since(start)}});
+        return 0;
+    }
+    print(fmt::format("{} packs deleted, {} rewritten, {} chunks removed, {} bytes freed\n",
+                      pr.packs_deleted, pr.packs_rewritten, pr.chunks_removed, pr.bytes_freed));
+    return 0;
+}
+
+struct SendArgs {
+    std::string repo, id, since;
+    bool json = false;
+};
+
+// stdout carries the stream, so the summary goes to stderr.
+Result<int> send(const SendArgs& a) {
+    if (::isatty(1) == 1)
+        return fail("send", "stdout", "refusing to write a stream to a terminal; redirect it");
+    auto repo = WM_TRY(snapshot::Repository::open(a.repo));
+    auto start = Clock::now();
+    snapshot::SendResult r;
+    {
+        ProgressLine line("chunks");
+        r = WM_TRY(
+            snapshot::send_snapshot(repo, a.id, 1, {.since = a.since, .progress = line.fn()}));
+    }
+    if (a.json)
+        fmt::print(stderr, "{}\n",
+                   Json({{"id", r.snapshot},
+                         {"base", r.base},
+                         {"files", r.files},
+                         {"chunks_sent", r.chunks_sent},
+                         {"chunks_in_base", r.chunks_in_base},
+                         {"bytes_read", r.bytes_raw},
+                         {"bytes_written", r.bytes_written},
+                         {"duration_seconds", since(start)}})
+                       .dump());
+    return 0;
+}
+
+struct ReceiveArgs {
+    std::string repo;
+    bool json = false;
+};
+
+Result<int> receive(const ReceiveArgs& a) {
+    auto repo = WM_TRY(snapshot::Repository::open(a.repo));
+    auto start = Clock::now();
+    snapshot::ReceiveResult r;
+    {
+        ProgressLine line("chunks");
+        r = WM_TRY(snapshot::receive_snapshot(repo, 0, {.progress = line.fn()}));
+    }
+    if (a.json) {
+        print_json({{"id", r.id},
+                    {"origin_repository", r.origin_repo},
+                    {"origin_snapshot", r.origin_snapshot},
+                    {"base", r.base},
+                    {"files", r.files},
+                    {"chunks_received", r.chunks_received},
+                    {"chunks_new", r.chunks_new},
+                    {"bytes_read", r.bytes_read},
+                    {"bytes_added", r.bytes_added},
+                    {"duration_seconds", since(start)}});
+        return 0;
+    }
+    print(fmt::format("snapshot {} received\n", r.id));
+    print(fmt::format("{} chunks in the stream, {} new; read {} bytes, added {} bytes\n",
+                      r.chunks_received, r.chunks_new, r.bytes_read, r.bytes_added));
     return 0;
 }
 
@@ -127,18 +331,22 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     auto repo_option = [](CLI::App* sub, std::string& dir) {
         sub->add_option("--repo", dir, "repository directory")->required();
     };
+    auto json_flag = [](CLI::App* sub, bool& flag) {
+        sub->add_flag("--json", flag, "print a JSON summary");
+    };
 
     static std::string init_repo;
-    static int level = snapshot::InitOptions{}.compression_level;
+    static snapshot::InitOptions init_opt;
     auto* i = add_command(*group, ctx, "init", "create an empty repository", []() -> Result<int> {
-        snapshot::InitOptions opt;
-        opt.compression_level = level;
-        WM_CHECK(snapshot::Repository::init(init_repo, opt));
+        WM_CHECK(snapshot::Repository::init(init_repo, init_opt));
         return 0;
     });
     repo_option(i, init_repo);
-    i->add_option("--compression", level, "zstd level, 1 to 19")
+    i->add_option("--compression", init_opt.compression_level, "zstd level, 1 to 19")
         ->check(CLI::Range(1, 19))
+        ->capture_default_str();
+    i->add_option("--pack-size", init_opt.pack_size, "bytes after which a pack is closed")
+        ->check(CLI::Range(std::uint64_t(1) << 20, std::uint64_t(1) << 31))
         ->capture_default_str();
 
     static CreateArgs cr;
@@ -146,7 +354,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     repo_option(c, cr.repo);
     c->add_option("directory", cr.source, "directory to snapshot")->required();
     c->add_option("--parent", cr.parent, "snapshot id (or prefix) to compare file metadata with");
-    c->add_flag("--json", cr.json, "print a JSON summary");
+    json_flag(c, cr.json);
 
     static std::string ls_repo;
     static bool ls_json = false;
@@ -164,22 +372,21 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     d->add_option("A", diff_a, "older snapshot id or prefix")->required();
     d->add_option("B", diff_b, "newer snapshot id or prefix")->required();
 
-    static std::string rs_repo, rs_id, rs_target;
+    static RestoreArgs rs;
     auto* r =
         add_command(*group, ctx, "restore", "restore a snapshot into a missing or empty directory",
-                    []() -> Result<int> {
-                        auto repo = WM_TRY(snapshot::Repository::open(rs_repo));
-                        WM_CHECK(repo.restore(rs_id, rs_target));
-                        return 0;
-                    });
-    repo_option(r, rs_repo);
-    r->add_option("ID", rs_id, "snapshot id or prefix")->required();
-    r->add_option("TARGET", rs_target, "directory to restore into")->required();
+                    [] { return restore(rs); });
+    repo_option(r, rs.repo);
+    r->add_option("ID", rs.id, "snapshot id or prefix")->required();
+    r->add_option("TARGET", rs.target, "directory to restore into")->required();
+    json_flag(r, rs.json);
 
     static std::string vf_repo;
+    static bool vf_json = false;
     auto* v = add_command(*group, ctx, "verify", "check every pack and chunk",
-                          [] { return verify(vf_repo); });
+                          [] { return verify(vf_repo, vf_json); });
     repo_option(v, vf_repo);
+    json_flag(v, vf_json);
 
     static std::string fg_repo;
     static std::size_t keep_last = 0;
@@ -195,16 +402,26 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     f->add_option("--keep-last", keep_last, "how many snapshots to keep")->required();
 
     static std::string pr_repo;
-    auto* p =
-        add_command(*group, ctx, "prune", "delete data no snapshot uses", []() -> Result<int> {
-            auto repo = WM_TRY(snapshot::Repository::open(pr_repo));
-            auto pr = WM_TRY(repo.prune());
-            print(fmt::format("{} packs deleted, {} rewritten, {} chunks removed, {} bytes freed\n",
-                              pr.packs_deleted, pr.packs_rewritten, pr.chunks_removed,
-                              pr.bytes_freed));
-            return 0;
-        });
+    static bool pr_json = false;
+    auto* p = add_command(*group, ctx, "prune", "delete data no snapshot uses",
+                          [] { return prune(pr_repo, pr_json); });
     repo_option(p, pr_repo);
+    json_flag(p, pr_json);
+
+    static SendArgs sd;
+    auto* s = add_command(*group, ctx, "send", "write a snapshot as a stream to stdout",
+                          [] { return send(sd); });
+    repo_option(s, sd.repo);
+    s->add_option("ID", sd.id, "snapshot id or prefix")->required();
+    s->add_option("--since", sd.since,
+                  "base snapshot the receiver holds: only chunks it lacks are sent");
+    s->add_flag("--json", sd.json, "print a JSON summary on stderr");
+
+    static ReceiveArgs rc;
+    auto* rv = add_command(*group, ctx, "receive", "store a snapshot stream read from stdin",
+                           [] { return receive(rc); });
+    repo_option(rv, rc.repo);
+    json_flag(rv, rc.json);
 }
 
 }  // namespace wmrun::cli

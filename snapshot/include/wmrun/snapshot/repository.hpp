@@ -8,6 +8,7 @@
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/snapshot/chunker.hpp"
+#include "wmrun/snapshot/progress.hpp"
 
 namespace wmrun::snapshot {
 
@@ -21,6 +22,7 @@ struct CreateOptions {
     std::string parent;  // snapshot id (or unique prefix); empty: none
     std::string hostname;
     unsigned threads = 0;  // compression threads; 0: one per core
+    ProgressFn progress;   // items: files; no totals
 };
 
 struct CreateResult {
@@ -31,6 +33,22 @@ struct CreateResult {
     uint64_t bytes_added = 0;       // stored (compressed) bytes written to new packs
     uint64_t chunks_new = 0, chunks_reused = 0;
     std::vector<std::string> notes;  // what was skipped, and why
+};
+
+struct RestoreOptions {
+    // false: a damaged chunk makes restore fail (after restoring everything else);
+    // true: restore succeeds and lists the damaged files in RestoreResult.
+    bool allow_damaged = false;
+    ProgressFn progress;  // items: files
+};
+
+struct RestoreResult {
+    std::string id;
+    uint64_t files = 0, dirs = 0, others = 0;
+    uint64_t bytes = 0;  // file content written
+    // Files whose chunks are missing or fail their hash: they are restored with the bad
+    // ranges left as holes, and every other entry is restored.
+    std::vector<std::string> damaged_files;
 };
 
 struct SnapshotInfo {
@@ -73,13 +91,14 @@ class Repository {
 
     Result<CreateResult> create(const std::string& source, const CreateOptions& options = {});
     // `target` must be missing or an empty directory.
-    Result<> restore(const std::string& snapshot, const std::string& target);
-    Result<VerifyResult> verify();
-    Result<std::vector<SnapshotInfo>> list();  // oldest first
+    Result<RestoreResult> restore(const std::string& snapshot, const std::string& target,
+                                  const RestoreOptions& options = {});
+    Result<VerifyResult> verify(const ProgressFn& progress = {});  // items: chunks
+    Result<std::vector<SnapshotInfo>> list();                      // oldest first
     Result<DiffResult> diff(const std::string& a, const std::string& b);
     // Deletes all but the newest `keep_last` snapshots; returns the ids deleted.
     Result<std::vector<std::string>> forget(size_t keep_last);
-    Result<PruneResult> prune();
+    Result<PruneResult> prune(const ProgressFn& progress = {});  // items: packs
     Result<> rebuild_index();
 
     // Full id for an id or unique prefix.
@@ -89,6 +108,7 @@ class Repository {
     struct State;
 
   private:
+    friend struct StateAccess;  // the stream code in src/ reaches the state through it
     explicit Repository(std::unique_ptr<State> state);
     std::unique_ptr<State> s_;
 };

@@ -1,0 +1,51 @@
+// Snapshot streams: one snapshot (or its delta against a base) as a self-describing byte stream
+// that another repository can receive (docs/snapshot-format.md, "Streams").
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "wmrun/base/error.hpp"
+#include "wmrun/snapshot/progress.hpp"
+#include "wmrun/snapshot/repository.hpp"
+
+namespace wmrun::snapshot {
+
+struct SendOptions {
+    std::string since;  // base snapshot id or prefix: its chunks are left out; empty: none
+    ProgressFn progress;
+};
+
+struct SendResult {
+    std::string snapshot, base;  // full ids
+    uint64_t files = 0;          // regular files in the snapshot
+    uint64_t chunks_sent = 0, chunks_in_base = 0;
+    uint64_t bytes_raw = 0;      // uncompressed bytes of the chunks sent
+    uint64_t bytes_written = 0;  // length of the stream
+};
+
+// Writes the stream to `fd` (a pipe, socket or file; not seeked). Every chunk is re-hashed
+// before it is sent, so a damaged repository fails here rather than on the receiver.
+Result<SendResult> send_snapshot(Repository& repo, const std::string& snapshot, int fd,
+                                 const SendOptions& options = {});
+
+struct ReceiveOptions {
+    ProgressFn progress;
+};
+
+struct ReceiveResult {
+    std::string id;                                  // the snapshot's id in this repository
+    std::string origin_repo, origin_snapshot, base;  // as the stream names them
+    uint64_t files = 0;
+    uint64_t chunks_received = 0;  // chunk records in the stream
+    uint64_t chunks_new = 0;       // of those, stored here; the rest were already present
+    uint64_t bytes_read = 0;       // length of the stream
+    uint64_t bytes_added = 0;      // stored bytes written to new packs
+};
+
+// Reads a stream from `fd` to its end, verifies every record and chunk, and only then makes
+// the snapshot visible. On any error the repository is left as it was.
+Result<ReceiveResult> receive_snapshot(Repository& repo, int fd,
+                                       const ReceiveOptions& options = {});
+
+}  // namespace wmrun::snapshot

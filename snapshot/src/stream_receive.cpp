@@ -1,0 +1,235 @@
+// receive: reads a stream to its end, verifies every record and chunk, re-ids chunks under this
+// repository's key, and commits: packs, index, then the manifest (docs/snapshot-format.md,
+// "Streams").
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "manifest.hpp"
+#include "pack.hpp"
+#include "pack_sink.hpp"
+#include "repo_internal.hpp"
+#include "stream_format.hpp"
+#include "wmrun/base/fs.hpp"
+#include "wmrun/base/json.hpp"
+#include "wmrun/snapshot/stream.hpp"
+
+namespace wmrun::snapshot {
+namespace {
+
+using IdMap = std::unordered_map<ChunkId, ChunkId, ChunkIdHash>;  // sender id -> our id
+
+struct Header {
+    std::string repository, snapshot, base;
+    uint64_t chunks = 0, stored_bytes = 0;
+    uint32_t max_chunk = 0;
+};
+
+std::unexpected<Error> bad(const Record& r, const std::string& what) {
+    return fail("read stream", "byte " + std::to_string(r.offset), what);
+}
+
+Result<Header> parse_header(const Record& r) {
+    if (r.tag != tag::head) return bad(r, "expected the header record, found " + r.tag);
+    Json j = WM_TRY(parse_json(r.payload, "stream header"));
+    try {
+        if (j.at("version").get<uint32_t>() != kStreamVersion)
+            return bad(r, "unsupported stream version");
+        if (j.at("chunk_checksum").get<std::string>() != "xxh3-128")
+            return bad(r, "unknown chunk checksum");
+        Header h{j.at("repository").get<std::string>(), j.at("snapshot").get<std::string>(),
+                 j.at("base").get<std::string>(),       j.at("chunks").get<uint64_t>(),
+                 j.at("stored_bytes").get<uint64_t>(),  j.at("chunker").at("max").get<uint32_t>()};
+        if (!ChunkId::from_hex(h.snapshot) || (!h.base.empty() && !ChunkId::from_hex(h.base)))
+            return bad(r, "bad snapshot id in the header");
+        return h;
+    } catch (const Json::exception& e) {
+        return bad(r, std::string("bad header: ") + e.what());
+    }
+}
+
+Result<Manifest> parse_manifest_record(const Record& r) {
+    if (r.tag != tag::manifest) return bad(r, "expected the manifest record, found " + r.tag);
+    unsigned long long len = ZSTD_getFrameContentSize(r.payload.data(), r.payload.size());
+    if (len == ZSTD_CONTENTSIZE_ERROR || len == ZSTD_CONTENTSIZE_UNKNOWN || len > (1ull << 32))
+        return bad(r, "bad manifest frame");
+    std::string text(len, '\0');
+    size_t n = ZSTD_decompress(text.data(), text.size(), r.payload.data(), r.payload.size());
+    if (ZSTD_isError(n) || n != len) return bad(r, "cannot decompress the manifest");
+    return parse_manifest_json(text, "stream manifest");
+}
+
+// Our snapshots that are copies of the sender's, by the sender's snapshot id.
+Result<std::unordered_map<std::string, std::string>> copies_of(Repository::State& s,
+                                                               const std::string& sender) {
+    std::unordered_map<std::string, std::string> out;
+    for (const auto& id : WM_TRY(snapshot_ids(s.dir))) {
+        // The sending repository itself (or a byte copy of it): ids are the same.
+        if (sender == s.config.id) out.emplace(id, id);
+        Manifest m = WM_TRY(read_manifest(s.dir, s.hasher, id));
+        if (m.origin_repo == sender) out.emplace(m.origin_snapshot, id);
+    }
+    return out;
+}
+
+// Base chunks: our copy of the base lists the same chunks in the same order as the sender's,
+// under our ids, because receive rewrites ids one for one.
+Result<> map_base(Repository::State& s, const Record& r, const std::string& local_base,
+                  IdMap& map) {
+    if (r.tag != tag::base) return bad(r, "expected the base record, found " + r.tag);
+    if (r.payload.size() % 16) return bad(r, "bad base record length");
+    std::vector<ChunkId> ours;
+    for (const auto& e : WM_TRY(read_manifest(s.dir, s.hasher, local_base)).tree)
+        ours.insert(ours.end(), e.chunks.begin(), e.chunks.end());
+    if (ours.size() * 16 != r.payload.size())
+        return fail("receive", local_base, "the stream's base does not match this snapshot");
+    const auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
+    for (size_t i = 0; i < ours.size(); ++i) {
+        auto [it, fresh] = map.try_emplace(get_id(p + 16 * i), ours[i]);
+        if (!fresh && it->second != ours[i])
+            return fail("receive", local_base, "the stream's base does not match this snapshot");
+        if (!s.index.find(ours[i]))
+            return fail("receive", local_base,
+                        "chunk " + ours[i].hex() + " of the base is missing; run verify");
+    }
+    return {};
+}
+
+struct Receiver {
+    Repository::State& s;
+    const ReceiveOptions& options;
+    ReceiveResult& result;
+    PackSink& sink;
+    IdMap map;
+    std::unordered_set<ChunkId, ChunkIdHash> queued;
+
+    // Verifies one chunk record and queues it unless we hold the chunk already.
+    Result<> chunk(const Record& r, const Header& h) {
+        if (r.payload.size() < kChunkHead) return bad(r, "short chunk record");
+        const auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
+        ChunkId sender_id = get_id(p), sum = get_id(p + 16);
+        uint32_t raw_len = get_u32(p + 32), flags = get_u32(p + 36);
+        if (raw_len > h.max_chunk || raw_len > (64u << 20) || (flags & ~kFlagZstd))
+            return bad(r, "bad chunk record");
+        std::span<const uint8_t> stored(p + kChunkHead, r.payload.size() - kChunkHead);
+        std::string what = "chunk " + sender_id.hex();
+        auto raw = decode_blob(stored, raw_len, flags, what);
+        if (!raw) return bad(r, raw.error().message());
+        if (checksum128(raw->data(), raw->size()) != sum)
+            return bad(r, what + " does not match its checksum");
+        ChunkId ours = s.hasher(raw->data(), raw->size());
+        auto [it, fresh] = map.try_emplace(sender_id, ours);
+        if (!fresh && it->second != ours) return bad(r, what + " sent twice with different data");
+        ++result.chunks_received;
+        if (s.index.find(ours) || !queued.insert(ours).second) return {};
+        ++result.chunks_new;
+        return sink.submit_stored(ours, {stored.begin(), stored.end()}, raw_len, flags);
+    }
+
+    Result<Manifest> read(StreamReader& in) {
+        WM_CHECK(in.header());
+        Header h = WM_TRY(parse_header(WM_TRY(in.next())));
+        result.origin_repo = h.repository;
+        result.origin_snapshot = h.snapshot;
+        result.base = h.base;
+        Manifest m = WM_TRY(parse_manifest_record(WM_TRY(in.next())));
+        std::unordered_map<std::string, std::string> copies;
+        if (!h.base.empty() || !m.parent.empty()) copies = WM_TRY(copies_of(s, h.repository));
+        Record r = WM_TRY(in.next());
+        if (!h.base.empty()) {
+            auto base = copies.find(h.base);
+            if (base == copies.end())
+                return fail("receive", h.base,
+                            "the stream is a delta against a snapshot this repository does not "
+                            "hold; send it without --since");
+            WM_CHECK(map_base(s, r, base->second, map));
+            r = WM_TRY(in.next());
+        }
+        Progress progress{0, h.chunks, 0, h.stored_bytes};
+        for (; r.tag == tag::chunk; r = WM_TRY(in.next())) {
+            WM_CHECK(chunk(r, h));
+            ++progress.items;
+            progress.bytes += r.payload.size() - kChunkHead;
+            if (options.progress) options.progress(progress);
+        }
+        if (r.tag != tag::end) return bad(r, "unexpected record " + r.tag);
+        WM_CHECK(in.check_end(r));
+        if (result.chunks_received != h.chunks)
+            return bad(r, "the header announced " + std::to_string(h.chunks) + " chunks");
+
+        // Only now is the stream known whole: rewrite ids and the parent to ours.
+        for (auto& e : m.tree) {
+            if (e.type == EntryType::file) ++result.files;
+            for (auto& c : e.chunks) {
+                auto it = map.find(c);
+                if (it == map.end())
+                    return fail("receive " + e.path, c.hex(), "chunk not in the stream or base");
+                c = it->second;
+            }
+        }
+        auto parent = copies.find(m.parent);
+        m.parent = parent == copies.end() ? "" : parent->second;
+        m.origin_repo = h.repository;
+        m.origin_snapshot = h.snapshot;
+        return m;
+    }
+};
+
+// Reads every chunk of the new packs back from disk and re-hashes it under our key: what is
+// committed is what was verified, not what was in memory.
+Result<> check_written(Repository::State& s, const std::vector<PackRecord>& packs) {
+    for (const auto& p : packs) {
+        std::string path = s.dir + "/" + pack_rel_path(p.pack);
+        UniqueFd fd = WM_TRY(open_file(path, O_RDONLY | O_CLOEXEC));
+        for (const auto& e : p.entries) {
+            auto raw = WM_TRY(
+                read_blob(fd.get(), {p.pack, e.offset, e.stored_len, e.raw_len, e.flags}, path));
+            if (s.hasher(raw.data(), raw.size()) != e.id)
+                return fail("receive", path, "chunk " + e.id.hex() + " reads back damaged");
+        }
+    }
+    return {};
+}
+
+void remove_packs(const std::string& repo, const std::vector<PackRecord>& packs) {
+    // Unindexed packs holding only chunks the index lacked: nothing else refers to them.
+    for (const auto& p : packs)
+        ::unlink((repo + "/" + pack_rel_path(p.pack)).c_str());
+}
+
+}  // namespace
+
+Result<ReceiveResult> receive_snapshot(Repository& repo, int fd, const ReceiveOptions& options) {
+    Repository::State& s = StateAccess::of(repo);
+    auto lock = WM_TRY(RepoLock::take(s.lock_fd.get(), false, s.dir));
+    s.index = WM_TRY(Index::load(s.dir));
+    ReceiveResult result;
+    StreamReader in(fd);
+    PackSink sink(s.dir, s.config.compression_level, s.config.pack_size, 1);
+    Receiver rx{s, options, result, sink, {}, {}};
+    auto manifest = rx.read(in);
+    result.bytes_read = in.bytes();
+    auto packs = sink.finish();
+    if (!manifest || !packs) {
+        if (packs) remove_packs(s.dir, *packs);
+        return std::unexpected(!manifest ? manifest.error() : packs.error());
+    }
+    result.bytes_added = sink.bytes_added();
+    if (auto checked = check_written(s, *packs); !checked) {
+        remove_packs(s.dir, *packs);
+        return std::unexpected(checked.error());
+    }
+    // Packs are durable (fsynced at finish); then the index naming them; the manifest last.
+    if (!packs->empty()) {
+        WM_CHECK(write_index_file(s.dir, *packs));
+        for (const auto& p : *packs)
+            s.index.add(p);
+    }
+    result.id = WM_TRY(write_manifest(s.dir, s.hasher, *manifest));
+    return result;
+}
+
+}  // namespace wmrun::snapshot
