@@ -1,10 +1,15 @@
 #include "seccomp.hpp"
 
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "wmrun/base/log.hpp"
+#include "wmrun/base/unique_fd.hpp"
 
 namespace wmrun::runtime {
 
@@ -49,7 +54,7 @@ std::string lower_arch(const std::string& name) {
 
 }  // namespace
 
-Result<> load_seccomp(const Seccomp& s) {
+Result<SeccompProgram> compile_seccomp(const Seccomp& s) {
     const unsigned default_errno = s.default_errno_ret.value_or(EPERM);
     auto def = WM_TRY(action(s.default_action, s.default_errno_ret, EPERM));
     FilterOwner f{seccomp_init(def)};
@@ -95,9 +100,36 @@ Result<> load_seccomp(const Seccomp& s) {
             if (rc < 0) return sys_error("seccomp rule", name, -rc);
         }
     }
-    int rc = seccomp_load(f.ctx);
-    if (rc < 0) return sys_error("seccomp_load", "", -rc);
+    // libseccomp 2.5 exports the program only to an fd; a memfd keeps it in memory.
+    UniqueFd mem(::memfd_create("seccomp", MFD_CLOEXEC));
+    if (!mem) return sys_error("memfd_create", "seccomp");
+    if (int rc = seccomp_export_bpf(f.ctx, mem.get()); rc < 0)
+        return sys_error("seccomp_export_bpf", "", -rc);
+    off_t size = ::lseek(mem.get(), 0, SEEK_END);
+    if (size < 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0)
+        return fail("seccomp_export_bpf", "", "unexpected program size", EINVAL);
+    SeccompProgram out;
+    out.filter.resize(static_cast<std::size_t>(size) / sizeof(sock_filter));
+    if (::pread(mem.get(), out.filter.data(), static_cast<std::size_t>(size), 0) != size)
+        return sys_error("read", "seccomp program");
+    for (const auto& flag : s.flags) {
+        if (flag == "SECCOMP_FILTER_FLAG_LOG") out.flags |= SECCOMP_FILTER_FLAG_LOG;
+        if (flag == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") out.flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+        if (flag == "SECCOMP_FILTER_FLAG_TSYNC") out.flags |= SECCOMP_FILTER_FLAG_TSYNC;
+    }
+    return out;
+}
+
+Result<> SeccompProgram::load() const {
+    sock_fprog prog{static_cast<unsigned short>(filter.size()),
+                    const_cast<sock_filter*>(filter.data())};
+    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0)
+        return sys_error("seccomp", "SECCOMP_SET_MODE_FILTER");
     return {};
+}
+
+Result<> load_seccomp(const Seccomp& s) {
+    return WM_TRY(compile_seccomp(s)).load();
 }
 
 }  // namespace wmrun::runtime

@@ -1,6 +1,7 @@
 // The config.json that `wmrun spec` writes: the same document as `runc spec` (runc's
 // libcontainer/specconv Example and ToRootless), field for field and in the same order, so
-// tools and people used to runc's template find what they expect.
+// tools and people used to runc's template find what they expect; one addition, a default
+// seccomp profile as container engines (moby, podman) put in the configs they generate.
 #include <sys/statfs.h>
 
 #include <linux/magic.h>
@@ -9,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "default_seccomp.hpp"
 #include "wmrun/runtime/spec.hpp"
 
 namespace wmrun::runtime {
@@ -115,6 +117,9 @@ OrderedJson default_spec(bool rootless, uid_t uid, gid_t gid) {
                             "/proc/scsi"};
     linux["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                               "/proc/sysrq-trigger"};
+    // runc spec has none, which leaves a hand-made bundle with every syscall the capabilities
+    // allow; a rootless container gets it too, its user namespace being no reason for more.
+    linux["seccomp"] = detail::default_seccomp_profile();
     return spec;
 }
 
