@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/path.hpp"
@@ -61,6 +64,11 @@ std::string short_path(const std::string& path, const UniqueFd& fd) {
     return path.size() <= kMaxValue ? path : fd_path(fd.get());
 }
 
+// Before 6.8 all layers go in one "lowerdir=a:b:c" value of at most 255 bytes. Relative paths
+// resolve against the caller's cwd, so from /proc/self/fd each layer is just the number of
+// the fd we hold on it ("7:8:9"), ~4 bytes a layer: about 60 layers instead of 14 with
+// "/proc/self/fd/N". The kernel resolves them at fsconfig (6.5+) or at create (legacy mount
+// data, 6.1), so both happen in a thread with its own cwd: the process's cwd never moves.
 Result<UniqueFd> configured(const OverlaySpec& spec, const std::vector<UniqueFd>& lower_fds,
                             const UniqueFd& upper_fd, const UniqueFd& work_fd, bool plus) {
     UniqueFd fsfd(sys::fsopen("overlay", FSOPEN_CLOEXEC));
@@ -73,10 +81,9 @@ Result<UniqueFd> configured(const OverlaySpec& spec, const std::vector<UniqueFd>
         for (std::size_t i = 0; i < spec.lower.size(); ++i)
             WM_CHECK(c.set("lowerdir+", short_path(spec.lower[i], lower_fds[i])));
     } else {
-        // Older kernels: one "a:b:c" value. fd paths keep each layer to ~17 characters.
         std::string value;
         for (std::size_t i = 0; i < spec.lower.size(); ++i)
-            value += (i ? ":" : "") + fd_path(lower_fds[i].get());
+            value += (i ? ":" : "") + std::to_string(lower_fds[i].get());
         if (value.size() > kMaxValue)
             return fail("mount overlay", spec.target,
                         std::to_string(spec.lower.size()) +
@@ -90,6 +97,27 @@ Result<UniqueFd> configured(const OverlaySpec& spec, const std::vector<UniqueFd>
     }
     WM_CHECK(c.create());
     return fsfd;
+}
+
+// Runs the single-value configuration in a thread that unshares its fs attributes (cwd) from
+// the process and changes directory to /proc/self/fd (the fd table stays shared).
+Result<UniqueFd> configured_from_fd_dir(const OverlaySpec& spec,
+                                        const std::vector<UniqueFd>& lower_fds,
+                                        const UniqueFd& upper_fd, const UniqueFd& work_fd) {
+    Result<UniqueFd> out = std::unexpected(Error{});
+    std::thread t([&] {
+        if (::unshare(CLONE_FS) < 0) {
+            out = sys_error("unshare CLONE_FS", spec.target);
+            return;
+        }
+        if (::chdir("/proc/self/fd") < 0) {
+            out = sys_error("chdir", "/proc/self/fd");
+            return;
+        }
+        out = configured(spec, lower_fds, upper_fd, work_fd, false);
+    });
+    t.join();
+    return out;
 }
 
 }  // namespace
@@ -120,7 +148,7 @@ Result<OverlayMount> mount_overlay(const OverlaySpec& spec) {
         // Before 6.8, "lowerdir+" is unknown: EINVAL at fsconfig or at create.
         if (!fsfd && fsfd.error().err != EINVAL) return std::unexpected(fsfd.error());
     }
-    if (!fsfd) fsfd = configured(spec, lower_fds, upper_fd, work_fd, false);
+    if (!fsfd) fsfd = configured_from_fd_dir(spec, lower_fds, upper_fd, work_fd);
     if (!fsfd) return std::unexpected(with_context(fsfd.error(), "mount overlay"));
 
     UniqueFd mnt(

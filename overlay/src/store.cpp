@@ -13,6 +13,7 @@
 
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json.hpp"
+#include "wmrun/base/text.hpp"
 #include "wmrun/overlay/temp_dir.hpp"
 
 namespace wmrun::overlay {
@@ -22,21 +23,10 @@ namespace {
 // Image names ("app:1.0", "registry.example/ns/app@sha256:...") become file names: anything
 // outside a safe set is %XX-escaped, so '/' can never make a path.
 std::string escape_name(const std::string& name) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        unsigned char c = static_cast<unsigned char>(name[i]);
-        bool safe = std::isalnum(c) || c == '-' || c == '_' || c == ':' || c == '@' || c == '+' ||
-                    (c == '.' && i > 0);
-        if (safe) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 0xf];
-        }
-    }
-    return out;
+    return percent_escape(name, [](unsigned char c, std::size_t i) {
+        return std::isalnum(c) || c == '-' || c == '_' || c == ':' || c == '@' || c == '+' ||
+               (c == '.' && i > 0);
+    });
 }
 
 Result<> check_name(const std::string& name) {
@@ -264,6 +254,9 @@ Result<GcResult> Store::gc(const std::set<Digest>& in_use) {
     std::set<std::string> keep_layers;
     for (const auto& d : in_use)
         keep_layers.insert(d.hex);
+    // A container's volume layer is a diff against its lowers: they stay while it exists.
+    for (const auto& d : WM_TRY(container_layers()))
+        keep_layers.insert(d.hex);
     auto blob_key = [](const Digest& d) { return std::string(d.algorithm_name()) + "/" + d.hex; };
     // A record that cannot be read stops the collection: deleting on a guess loses data.
     for (const auto& rec : WM_TRY(list())) {
@@ -294,26 +287,6 @@ Result<GcResult> Store::gc(const std::set<Digest>& in_use) {
     for (const auto& f : WM_TRY(list_dir(root_ + "/tmp")))
         WM_CHECK(remove_all(root_ + "/tmp/" + f));
     return out;
-}
-
-Result<OverlayMount> Store::mount_container(const std::string& image_name, const std::string& id,
-                                            const MountOptions& options) const {
-    bool valid = !id.empty() && id.size() <= 128 && id[0] != '.';
-    for (unsigned char c : id)
-        valid = valid && (std::isalnum(c) || c == '-' || c == '_' || c == '.');
-    if (!valid) return fail("mount container", id, "invalid container id");
-    StoredImage img = WM_TRY(get(image_name));
-    OverlaySpec spec;
-    spec.lower.assign(img.layer_dirs.rbegin(), img.layer_dirs.rend());  // topmost first
-    std::string dir = container_dir(id);
-    spec.upper = dir + "/upper";
-    spec.work = dir + "/work";
-    spec.target = dir + "/merged";
-    spec.mode = mode_;
-    spec.options = options;
-    for (const auto& d : {spec.upper, spec.work, spec.target})
-        WM_CHECK(mkdir_all(d, 0755));
-    return mount_overlay(spec);
 }
 
 }  // namespace wmrun::overlay

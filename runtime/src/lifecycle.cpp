@@ -12,6 +12,7 @@
 
 #include "cgroup_setup.hpp"
 #include "hooks.hpp"
+#include "image_bundle.hpp"
 #include "launch.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
@@ -191,6 +192,9 @@ Result<> delete_container(const GlobalOptions& g, const std::string& id, bool fo
             !r)
             log::warn(r.error().message());
     }
+    // An image's overlay goes with the container; its volume layer stays (delete --volumes).
+    if (!state->image_store.empty())
+        WM_CHECK(release_image_rootfs(state->image_store, id, state->rootless, false));
     return {};
 }
 

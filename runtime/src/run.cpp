@@ -12,6 +12,7 @@
 
 #include <optional>
 
+#include "image_bundle.hpp"
 #include "launch.hpp"
 #include "supervise.hpp"
 #include "wmrun/base/fs.hpp"
@@ -125,6 +126,12 @@ Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool d
     if (!detach) signals.emplace();
 
     auto launched = WM_TRY(launch_container(g, o, !detach));
+    if (!o.image_store.empty()) {
+        if (auto r = record_image_store(g, launched.state, o.image_store); !r) {
+            destroy_container(g, launched.state);
+            return std::unexpected(r.error());
+        }
+    }
     if (auto r = start_container(g, o.id); !r) {
         destroy_container(g, launched.state);
         return std::unexpected(r.error());

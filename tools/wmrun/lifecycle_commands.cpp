@@ -1,5 +1,6 @@
 // create, start, run, delete, kill.
 #include "commands.hpp"
+#include "wmrun/overlay/store.hpp"
 
 namespace wmrun::cli {
 
@@ -17,17 +18,50 @@ void add_create_flags(CLI::App* cmd, runtime::CreateOptions& o) {
     cmd->add_option("--preserve-fds", o.preserve_fds, "pass fds 3..3+N-1 into the container");
 }
 
+// --image: the bundle comes from an image in the store instead of --bundle.
+struct ImageFlags {
+    std::string image;
+    std::string store = overlay::kDefaultStoreRoot;
+    bool tty = false;
+    std::vector<std::string> args;
+
+    runtime::ImageOptions options() const { return {image, store, args, tty}; }
+};
+
+void add_image_flags(CLI::App* cmd, ImageFlags& f) {
+    cmd->add_option("--image", f.image, "build the bundle from this image of the store");
+    cmd->add_option("--store", f.store, "image store directory (with --image)")
+        ->capture_default_str();
+    cmd->add_flag("-t,--tty", f.tty, "give the process a terminal (with --image)");
+    cmd->add_option("command", f.args, "with --image, after --: the command replacing the Cmd");
+}
+
+Result<> check_image_flags(const runtime::CreateOptions& o, const ImageFlags& f) {
+    if (f.image.empty() && (!f.args.empty() || f.tty))
+        return fail("", "", "a command after the container id and -t need --image");
+    if (!f.image.empty() && !o.bundle.empty())
+        return fail("", "", "--bundle and --image exclude each other");
+    return {};
+}
+
 }  // namespace
 
 void add_lifecycle_commands(CLI::App& app, Context& ctx) {
     static runtime::CreateOptions create_opts;
+    static ImageFlags create_image;
     auto* create =
         add_command(app, ctx, "create", "create a container (its process waits for start)",
                     [&ctx]() -> Result<int> {
-                        WM_CHECK(runtime::create_container(ctx.global, create_opts));
+                        WM_CHECK(check_image_flags(create_opts, create_image));
+                        if (create_image.image.empty())
+                            WM_CHECK(runtime::create_container(ctx.global, create_opts));
+                        else
+                            WM_CHECK(runtime::create_container_from_image(ctx.global, create_opts,
+                                                                          create_image.options()));
                         return 0;
                     });
     add_create_flags(create, create_opts);
+    add_image_flags(create, create_image);
 
     static std::string start_id;
     add_command(app, ctx, "start", "run the process of a created container",
@@ -39,27 +73,42 @@ void add_lifecycle_commands(CLI::App& app, Context& ctx) {
         ->required();
 
     static runtime::CreateOptions run_opts;
+    static ImageFlags run_image;
     static bool detach = false;
-    auto* run = add_command(
-        app, ctx, "run", "create and start a container; wait for it unless -d",
-        [&ctx]() -> Result<int> { return runtime::run_container(ctx.global, run_opts, detach); });
+    auto* run = add_command(app, ctx, "run", "create and start a container; wait for it unless -d",
+                            [&ctx]() -> Result<int> {
+                                WM_CHECK(check_image_flags(run_opts, run_image));
+                                if (run_image.image.empty())
+                                    return runtime::run_container(ctx.global, run_opts, detach);
+                                return runtime::run_container_from_image(
+                                    ctx.global, run_opts, run_image.options(), detach);
+                            });
     add_create_flags(run, run_opts);
+    add_image_flags(run, run_image);
     run->add_flag("-d,--detach", detach, "return once the container has started");
     static bool keep = false;
     run->add_flag("--keep", keep, "accepted for runc compatibility");
 
-    static std::string delete_id;
-    static bool force = false;
-    auto* del = add_command(app, ctx, "delete", "remove a container and everything it holds",
-                            [&ctx]() -> Result<int> {
-                                auto r = runtime::delete_container(ctx.global, delete_id, force);
-                                // runc: forcing the delete of a container that is gone succeeds.
-                                if (!r && force && r.error().err == ENOENT) return 0;
-                                WM_CHECK(r);
-                                return 0;
-                            });
+    static std::string delete_id, delete_store = overlay::kDefaultStoreRoot;
+    static bool force = false, volumes = false;
+    auto* del = add_command(
+        app, ctx, "delete", "remove a container and everything it holds", [&ctx]() -> Result<int> {
+            auto r = volumes ? runtime::delete_container_volumes(ctx.global, delete_id, force,
+                                                                 delete_store)
+                             : runtime::delete_container(ctx.global, delete_id, force);
+            // runc: forcing the delete of a container that is gone succeeds.
+            if (!r && force && r.error().err == ENOENT) return 0;
+            WM_CHECK(r);
+            return 0;
+        });
     del->add_option("container-id", delete_id, "container id")->required();
     del->add_flag("-f,--force", force, "kill the container first if it still runs");
+    del->add_flag("--volumes", volumes,
+                  "also remove the volume layer of a container made with --image");
+    del->add_option("--store", delete_store,
+                    "image store of the volume layer when the container is gone already")
+        ->capture_default_str();
+    del->alias("rm");
 
     static std::string kill_id, signal_name = "SIGTERM";
     static bool all = false;

@@ -129,3 +129,80 @@ TEST_CASE("mount errors carry the kernel's reason", "[mount]") {
     CHECK(r.error().message().find(s / "t") != std::string::npos);
     CHECK(fs::is_empty(s / "t"));
 }
+
+TEST_CASE("forty layers mount with lowerdir+ and with one short lowerdir value", "[mount]") {
+    if (auto why = cannot_mount(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    // 40 x "/proc/self/fd/NN" would not fit one 255-byte value; the fd numbers alone do.
+    bool single = GENERATE(false, true);
+    INFO("single lowerdir value: " << single);
+    Scratch s;
+    LayoutBuilder b(s / "layout");
+    std::vector<Tar> layers;
+    for (int i = 0; i < 40; ++i) {
+        std::vector<Member> m = {dir("l"), file("l/" + std::to_string(i), std::to_string(i)),
+                                 file("top", std::to_string(i))};
+        if (i == 39) m.push_back(file("l/.wh.0", ""));
+        layers.push_back(make_tar(m));
+    }
+    auto manifest = b.add_image(layers, Compression::gzip);
+    b.write_index({descriptor_json(manifest, "deep")});
+    auto store = Store::open(s / "store");
+    REQUIRE(store);
+    REQUIRE(store->import(b.dir(), {}));
+    char cwd_before[4096];
+    REQUIRE(::getcwd(cwd_before, sizeof cwd_before) != nullptr);
+    auto m = store->mount_container("deep", "c40", {.single_lowerdir = single});
+    REQUIRE(m);
+    char cwd_after[4096];
+    REQUIRE(::getcwd(cwd_after, sizeof cwd_after) != nullptr);
+    CHECK(std::string(cwd_after) == cwd_before);  // the process's cwd never moved
+    CHECK(read_text(m->target() + "/top") == "39");
+    CHECK(read_text(m->target() + "/l/1") == "1");
+    CHECK(!fs::exists(m->target() + "/l/0"));
+    CHECK(std::distance(fs::directory_iterator(m->target() + "/l"), fs::directory_iterator()) ==
+          39);
+}
+
+TEST_CASE("a container's volume layer outlives its mount until removed", "[mount]") {
+    if (auto why = cannot_mount(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    TwoLayerImage img(WhiteoutMode::root);
+    std::string dir = img.store->container_dir("c4");
+    {
+        auto m = img.store->mount_container("two", "c4");
+        REQUIRE(m);
+        write_text(m->target() + "/kept", "k");
+        // The same id cannot be mounted twice.
+        auto again = img.store->mount_container("two", "c4");
+        REQUIRE(!again);
+        CHECK(again.error().err == EBUSY);
+        m->release();
+    }
+    auto layers = img.store->container_layers();
+    REQUIRE(layers);
+    CHECK(layers->size() == 2);
+    REQUIRE(img.store->unmount_container("c4"));
+    CHECK(!fs::exists(dir + "/merged"));
+    CHECK(read_text(dir + "/upper/kept") == "k");
+    // gc keeps the layers a volume layer is a diff against, even with the image gone.
+    REQUIRE(img.store->remove("two"));
+    auto kept = img.store->gc();
+    REQUIRE(kept);
+    CHECK(kept->layers_removed == 0);
+    {
+        // Mounting again resumes on the same upper dir.
+        auto m = img.store->mount_container("two", "c4");
+        CHECK(!m);  // the image record is gone: nothing to resolve the layers from
+    }
+    REQUIRE(img.store->remove_container("c4"));
+    CHECK(!fs::exists(dir));
+    CHECK(img.store->remove_container("c4").error().err == ENOENT);
+    auto gone = img.store->gc();
+    REQUIRE(gone);
+    CHECK(gone->layers_removed == 2);
+}

@@ -74,9 +74,18 @@ class Store {
     // (those of existing containers), and leftovers of interrupted imports.
     Result<GcResult> gc(const std::set<Digest>& in_use_diff_ids = {});
 
-    // Makes containers/<id>/{upper,work,merged} and mounts the image's layers on merged.
+    // Makes containers/<id>/{upper,work,merged}, records the image's layers in
+    // containers/<id>/layers.json (gc keeps them while that directory exists) and mounts them
+    // on merged. Fails if merged is a mount point already. An existing upper dir is reused.
     Result<OverlayMount> mount_container(const std::string& image_name, const std::string& id,
                                          const MountOptions& options = {}) const;
+    // Unmounts containers/<id>/merged if it is mounted and removes it; the volume layer
+    // (upper, work, volumes, layers.json) stays for a later mount_container.
+    Result<> unmount_container(const std::string& id) const;
+    // Unmounts and removes containers/<id> with its volume layer. ENOENT when there is none.
+    Result<> remove_container(const std::string& id) const;
+    // The diff-ids every containers/*/layers.json names.
+    Result<std::set<Digest>> container_layers() const;
 
   private:
     Result<> put_blob(const std::string& src, const Descriptor& d) const;
