@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "hooks.hpp"
 #include "process_setup.hpp"
@@ -64,7 +65,10 @@ Result<> join_namespaces(const InitArgs& a) {
     return {};
 }
 
-Result<std::string> setup(const InitArgs& a, OrderedJson& state) {
+// `late_filter`: the seccomp program to load right before execve (with noNewPrivileges),
+// compiled here so that `start` does not wait for libseccomp.
+Result<std::string> setup(const InitArgs& a, OrderedJson& state,
+                          std::optional<SeccompProgram>& late_filter) {
     const Spec& spec = *a.spec;
     const Process& proc = *spec.process;
     const Linux& lnx = *spec.linux_;
@@ -98,9 +102,60 @@ Result<std::string> setup(const InitArgs& a, OrderedJson& state) {
     std::string exe = WM_TRY(find_executable(proc));
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while still root.
     if (lnx.seccomp && !proc.no_new_privileges) WM_CHECK(load_seccomp(*lnx.seccomp));
+    if (lnx.seccomp && proc.no_new_privileges) late_filter = WM_TRY(compile_seccomp(*lnx.seccomp));
     WM_CHECK(apply_identity(proc));
     if (::chdir(proc.cwd.c_str()) < 0) return sys_error("chdir", proc.cwd);
     return exe;
+}
+
+// Moves fd out of [3, limit) unless it is -1.
+Result<> move_above(int& fd, int limit) {
+    if (fd < 3 || fd >= limit) return {};
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, limit);
+    if (moved < 0) return sys_error("fcntl F_DUPFD", std::to_string(fd));
+    ::close(fd);
+    fd = moved;
+    return {};
+}
+
+// Socket activation: the listening sockets become fds 3.. in order. Whatever the setup still
+// needs and already sits in that range moves out of the way first, and so do the sockets
+// themselves, so that no dup2 overwrites a source it has not copied yet.
+Result<> place_listen_fds(InitArgs& a) {
+    if (a.listen_fds.empty()) return {};
+    int limit = 3 + static_cast<int>(a.listen_fds.size());
+    WM_CHECK(move_above(a.sync_fd, limit));
+    WM_CHECK(move_above(a.fifo_fd, limit));
+    WM_CHECK(move_above(a.console_fd, limit));
+    for (auto& [flag, fd] : a.join)
+        WM_CHECK(move_above(fd, limit));
+    std::vector<int> sources;
+    for (int fd : a.listen_fds) {
+        int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, limit);
+        if (copy < 0) return sys_error("fcntl F_DUPFD", std::to_string(fd));
+        sources.push_back(copy);
+    }
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        // dup2 clears FD_CLOEXEC on the target: these are meant to survive execve.
+        if (::dup2(sources[i], 3 + static_cast<int>(i)) < 0)
+            return sys_error("dup2", std::to_string(3 + i));
+        ::close(sources[i]);
+    }
+    a.preserve_fds = static_cast<unsigned>(a.listen_fds.size());
+    return {};
+}
+
+// LISTEN_PID is the pid the process sees itself as, known only here.
+std::vector<std::string> process_env(const InitArgs& a) {
+    std::vector<std::string> env = a.spec->process->env;
+    if (a.listen_fds.empty()) return env;
+    std::string names;
+    for (const auto& n : a.listen_fd_names)
+        names += (names.empty() ? "" : ":") + n;
+    env.push_back("LISTEN_FDS=" + std::to_string(a.listen_fds.size()));
+    env.push_back("LISTEN_PID=" + std::to_string(::getpid()));
+    env.push_back("LISTEN_FDNAMES=" + names);
+    return env;
 }
 
 // Closes every fd but stdio, the preserved ones and those the setup still needs: above all the
@@ -119,7 +174,8 @@ void close_other_fds(const InitArgs& a) {
 
 }  // namespace
 
-void container_init(const InitArgs& a) {
+void container_init(const InitArgs& args) {
+    InitArgs a = args;
     // wmrun run blocks the signals it forwards; the container starts with none blocked or
     // ignored.
     sigset_t none;
@@ -129,9 +185,11 @@ void container_init(const InitArgs& a) {
         ::signal(sig, SIG_DFL);
     // Die with wmrun create until setup is done; the orphaned init is of no use to anyone.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (auto r = place_listen_fds(a); !r) die(a.sync_fd, r.error());
     close_other_fds(a);
     OrderedJson state;
-    auto exe = setup(a, state);
+    std::optional<SeccompProgram> late_filter;
+    auto exe = setup(a, state, late_filter);
     if (!exe) die(a.sync_fd, exe.error());
 
     // The pdeath signal would follow a parent that exits right after `create`.
@@ -155,8 +213,8 @@ void container_init(const InitArgs& a) {
         std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());
         ::_exit(1);
     }
-    if (a.spec->linux_->seccomp && proc.no_new_privileges) {
-        if (auto r = load_seccomp(*a.spec->linux_->seccomp); !r) {
+    if (late_filter) {
+        if (auto r = late_filter->load(); !r) {
             std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());
             ::_exit(1);
         }
@@ -164,7 +222,8 @@ void container_init(const InitArgs& a) {
     // No fd but stdio and the preserved ones may reach the container (CVE-2024-21626 class).
     sys::close_range(3 + a.preserve_fds, ~0U, 0);
     auto argv = c_strings(proc.args);
-    auto envp = c_strings(proc.env);
+    auto env = process_env(a);
+    auto envp = c_strings(env);
     ::execve(exe->c_str(), argv.data(), envp.data());
     std::fprintf(stderr, "wmrun: exec %s: %s\n", exe->c_str(), std::strerror(errno));
     ::_exit(127);

@@ -20,6 +20,8 @@ struct InitArgs {
     int fifo_fd = -1;     // O_PATH fd of exec.fifo
     int console_fd = -1;  // connected --console-socket, or -1
     unsigned preserve_fds = 0;
+    std::vector<int> listen_fds;  // become fds 3.. before anything else is closed
+    std::vector<std::string> listen_fd_names;
     bool new_user_namespace = false;
     bool new_keyring = true;  // false with --no-new-keyring
     // Namespaces to join by path, in order (user first): (CLONE_NEW* flag, fd).

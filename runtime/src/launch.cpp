@@ -89,6 +89,10 @@ struct CreateGuard {
 Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o,
                                   bool own_console) {
     WM_CHECK(validate_id(o.id));
+    if (!o.listen_fds.empty() && o.preserve_fds > 0)
+        return fail("create", o.id, "listening sockets and --preserve-fds cannot be combined");
+    if (o.listen_fd_names.size() != o.listen_fds.size())
+        return fail("create", o.id, "one name per listening socket is needed");
     std::string bundle = absolute(o.bundle.empty() ? "." : o.bundle);
     Spec spec = WM_TRY(load_spec(bundle));
     if (!spec.process) return fail("create", o.id, "config.json has no process to run");
@@ -147,6 +151,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     args.fifo_fd = fifo_fd.get();
     args.console_fd = console ? console.get() : -1;
     args.preserve_fds = o.preserve_fds;
+    args.listen_fds = o.listen_fds;
+    args.listen_fd_names = o.listen_fd_names;
     args.new_keyring = !o.no_new_keyring;
 
     std::uint64_t flags = CLONE_PIDFD;

@@ -108,6 +108,8 @@ Result<ContainerState> StateStore::load(const std::string& id) const {
         s.systemd_cgroup = own.value("systemdCgroup", false);
         s.rootless = own.value("rootless", false);
         s.started = own.value("started", false);
+        s.image_store = own.value("imageStore", "");
+        s.hibernated = own.value("hibernated", false);
     } catch (const Json::exception& e) {
         return fail("read state", path, e.what());
     }
@@ -117,11 +119,10 @@ Result<ContainerState> StateStore::load(const std::string& id) const {
 Result<> StateStore::save(const ContainerState& s) const {
     OrderedJson doc = state_json(s, Status::created);
     doc.erase("status");  // status is live, computed on every read
-    doc["wmrun"] = {{"startTime", s.start_time},
-                    {"cgroup", s.cgroup},
-                    {"systemdCgroup", s.systemd_cgroup},
-                    {"rootless", s.rootless},
-                    {"started", s.started}};
+    doc["wmrun"] = {
+        {"startTime", s.start_time}, {"cgroup", s.cgroup},   {"systemdCgroup", s.systemd_cgroup},
+        {"rootless", s.rootless},    {"started", s.started}, {"hibernated", s.hibernated}};
+    if (!s.image_store.empty()) doc["wmrun"]["imageStore"] = s.image_store;
     return replace_file(dir(s.id) + "/state.json", doc.dump(), 0600);
 }
 
@@ -165,7 +166,14 @@ OrderedJson state_json(const ContainerState& s, Status status) {
     doc["created"] = s.created;
     doc["owner"] = s.owner;
     if (!s.annotations.empty()) doc["annotations"] = s.annotations;
+    // Beside the OCI status, which stays "paused" for runc's clients.
+    if (status == Status::paused && s.hibernated) doc["hibernated"] = true;
     return doc;
+}
+
+const char* display_status(const ContainerState& state, Status status) {
+    if (status == Status::paused && state.hibernated) return "hibernated";
+    return status_name(status);
 }
 
 }  // namespace wmrun::runtime

@@ -40,28 +40,6 @@ Result<T> parse_int(const std::string& flag, const std::string& text) {
     return v;
 }
 
-// Go's time.ParseDuration for the forms a user types: "5s", "500ms", "1m30s", "1.5s".
-Result<unsigned> parse_interval_ms(const std::string& text) {
-    static const std::regex part(R"((\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))");
-    double ms = 0;
-    std::string rest = text;
-    std::smatch m;
-    while (!rest.empty() && std::regex_search(rest, m, part) && m.position(0) == 0) {
-        double n = std::stod(m[1].str());
-        const std::string unit = m[2].str();
-        ms += unit == "h"    ? n * 3600000
-              : unit == "m"  ? n * 60000
-              : unit == "s"  ? n * 1000
-              : unit == "ms" ? n
-              : unit == "ns" ? n / 1e6
-                             : n / 1e3;
-        rest = m.suffix().str();
-    }
-    if (text.empty() || !rest.empty() || ms < 1 || ms > 4e9)
-        return fail("read flags", "--interval", "invalid duration: " + text);
-    return static_cast<unsigned>(ms);
-}
-
 struct UpdateFlags {
     std::string id, resources_file;
     std::string memory, memory_reservation, memory_swap, kernel_memory;
@@ -164,7 +142,7 @@ void add_events(CLI::App& app, Context& ctx) {
                                     print_line(WM_TRY(runtime::container_stats(ctx.global, id)));
                                     return 0;
                                 }
-                                unsigned ms = WM_TRY(parse_interval_ms(interval));
+                                unsigned ms = WM_TRY(parse_duration_ms(interval, "--interval"));
                                 WM_CHECK(runtime::watch_events(ctx.global, id, ms, print_line));
                                 return 0;
                             });
@@ -174,6 +152,28 @@ void add_events(CLI::App& app, Context& ctx) {
 }
 
 }  // namespace
+
+// Go's time.ParseDuration for the forms a user types: "5s", "500ms", "1m30s", "1.5s".
+Result<unsigned> parse_duration_ms(const std::string& text, const std::string& flag) {
+    static const std::regex part(R"((\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))");
+    double ms = 0;
+    std::string rest = text;
+    std::smatch m;
+    while (!rest.empty() && std::regex_search(rest, m, part) && m.position(0) == 0) {
+        double n = std::stod(m[1].str());
+        const std::string unit = m[2].str();
+        ms += unit == "h"    ? n * 3600000
+              : unit == "m"  ? n * 60000
+              : unit == "s"  ? n * 1000
+              : unit == "ms" ? n
+              : unit == "ns" ? n / 1e6
+                             : n / 1e3;
+        rest = m.suffix().str();
+    }
+    if (text.empty() || !rest.empty() || ms < 1 || ms > 4e9)
+        return fail("read flags", flag, "invalid duration: " + text);
+    return static_cast<unsigned>(ms);
+}
 
 void add_cgroup_commands(CLI::App& app, Context& ctx) {
     static std::string pause_id, resume_id;

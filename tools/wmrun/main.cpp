@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "commands.hpp"
+#include "sealed_exe.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun_version.h"
 
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
     cli::add_cgroup_commands(app, ctx);
     cli::add_image_commands(app, ctx);
     cli::add_snapshot_commands(app, ctx);
+    cli::add_hibernate_commands(app, ctx);
 
     try {
         app.parse(argc, argv);
@@ -102,6 +104,10 @@ int main(int argc, char** argv) {
     if (!ctx.action) {
         std::fputs(app.help().c_str(), stdout);
         return 0;
+    }
+    if (auto r = cli::reexec_sealed_for(ctx.command, argv); !r) {
+        std::fprintf(stderr, "wmrun: %s: %s\n", ctx.command.c_str(), r.error().message().c_str());
+        return 1;
     }
     auto format = log_format == "json" ? log::Format::json : log::Format::text;
     if (!log::init(log_path, format, debug)) {

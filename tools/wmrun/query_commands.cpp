@@ -70,7 +70,7 @@ Result<int> list(const Context& ctx, const std::string& format, bool quiet) {
     for (const auto& e : entries) {
         bool stopped = e.status == runtime::Status::stopped;
         rows.push_back({e.state.id, stopped ? "0" : std::to_string(e.state.pid),
-                        runtime::status_name(e.status), e.state.bundle, e.state.created,
+                        runtime::display_status(e.state, e.status), e.state.bundle, e.state.created,
                         owner_name(runtime::StateStore(ctx.global.root).dir(e.state.id))});
     }
     print(tabulate(rows));

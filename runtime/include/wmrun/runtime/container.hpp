@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,12 @@ struct CreateOptions {
     bool no_pivot = false;
     bool no_new_keyring = false;
     unsigned preserve_fds = 0;  // fds 3 .. 3+N-1 pass into the container
+    std::string image_store;    // set by the --image path: recorded in the state for delete
+    // Socket activation (systemd's convention): these fds of the caller become the container's
+    // fds 3 .. 3+N-1, and the process gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (one name
+    // per fd). Not combined with preserve_fds.
+    std::vector<int> listen_fds;
+    std::vector<std::string> listen_fd_names;
 };
 
 // create: everything up to the point where the init waits for `start`.
@@ -61,6 +68,35 @@ Result<std::vector<pid_t>> container_pids(const GlobalOptions& g, const std::str
 
 Result<> pause_container(const GlobalOptions& g, const std::string& id);
 Result<> resume_container(const GlobalOptions& g, const std::string& id);
+
+// hibernate: freeze, then ask the kernel to take back the container's memory (memory.reclaim
+// on v2, memory.force_empty on v1); `state` and `list` show it as hibernated until `wake` (or
+// `resume`) thaws it. A running or paused container can be hibernated.
+struct Hibernation {
+    std::uint64_t memory_before = 0, memory_after = 0;  // bytes charged to the cgroup
+    bool reclaimed = false;  // false: the kernel offers no reclaim here; memory untouched
+};
+Result<Hibernation> hibernate_container(const GlobalOptions& g, const std::string& id);
+Result<> wake_container(const GlobalOptions& g, const std::string& id);
+
+// activate: wake-on-connection. Owns the listening sockets and hands them to the container's
+// process (LISTEN_FDS); the app accepts the connections itself. The container is created at
+// once (from its bundle, or re-created when it exists created-but-not-started or stopped) and
+// started by the first connection; after idle_timeout_ms with no open connection it is
+// hibernated and the next connection thaws it; after stop_after_ms idle it is stopped and
+// prepared again. Returns on SIGTERM or SIGINT, after stopping and deleting the container.
+struct ActivateOptions {
+    std::string id;
+    std::string bundle;                // used when no container of that id exists
+    std::vector<std::string> listen;   // "tcp:HOST:PORT", "unix:PATH"
+    unsigned idle_timeout_ms = 0;      // 0: never hibernate
+    unsigned stop_after_ms = 0;        // 0: never stop
+    unsigned stop_timeout_ms = 10000;  // SIGTERM to SIGKILL when stopping
+    // Called with {"type": "listen"|"created"|"start"|"hibernate"|"wake"|"stop"|"exit", "id",
+    // "time", ...}: "created" each time the container is ready for a first connection.
+    std::function<void(const OrderedJson& event)> on_event;
+};
+Result<> activate_container(const GlobalOptions& g, const ActivateOptions& o);
 
 struct ExecOptions {
     std::string id;
@@ -98,5 +134,23 @@ Result<OrderedJson> container_stats(const GlobalOptions& g, const std::string& i
 using EventSink = std::function<bool(const OrderedJson& event)>;
 Result<> watch_events(const GlobalOptions& g, const std::string& id, unsigned interval_ms,
                       const EventSink& emit);
+
+// --image: the bundle is <store>/containers/<id>/, its config.json made from the image config
+// on top of the default spec and its rootfs an overlay of the image's layers under the
+// container's volume layer (docs/image-store.md). delete unmounts it and keeps the volume layer.
+struct ImageOptions {
+    std::string image;              // name in the store
+    std::string store;              // store root
+    std::vector<std::string> args;  // replace the image's Cmd when not empty
+    bool terminal = false;
+};
+Result<ContainerState> create_container_from_image(const GlobalOptions& g, CreateOptions o,
+                                                   const ImageOptions& img);
+Result<int> run_container_from_image(const GlobalOptions& g, CreateOptions o,
+                                     const ImageOptions& img, bool detach);
+// delete --volumes: deletes the container if it exists, then its volume layer in the store it
+// was made from (or `store` when no state names one). ENOENT when neither exists.
+Result<> delete_container_volumes(const GlobalOptions& g, const std::string& id, bool force,
+                                  const std::string& store);
 
 }  // namespace wmrun::runtime

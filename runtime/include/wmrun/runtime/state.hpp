@@ -33,7 +33,9 @@ struct ContainerState {
     Json cgroup;  // what cgroups::Manager::save() returned; null when none
     bool systemd_cgroup = false;
     bool rootless = false;
-    bool started = false;  // the user process was exec'ed (start ran)
+    bool started = false;     // the user process was exec'ed (start ran)
+    std::string image_store;  // --image: the store whose containers/<id>/merged is the rootfs
+    bool hibernated = false;  // frozen by `hibernate` (memory given back), not by `pause`
 };
 
 // An exclusive flock on a container's directory, released on destruction.
@@ -73,8 +75,10 @@ Result<> validate_id(const std::string& id);
 // cgroup freezer and whether exec.fifo still exists.
 Status current_status(const StateStore& store, const ContainerState& state);
 
+// status_name(), except that a container frozen by `hibernate` reads "hibernated" (list).
+const char* display_status(const ContainerState& state, Status status);
+
 // The OCI state document (runtime.md "State"), as `wmrun state` prints it.
 OrderedJson state_json(const ContainerState& state, Status status);
-
 
 }  // namespace wmrun::runtime
