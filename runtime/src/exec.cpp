@@ -86,6 +86,9 @@ std::uint64_t namespace_flags(const Linux& l) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Before any step inside the container, and above all before chdir: a host directory fd
+    // that reached this process must not be there to be resolved (CVE-2024-21626 class).
+    close_fds_except(3 + preserve_fds, {sync_fd, init_pidfd, console_fd});
     auto step = [&]() -> Result<std::string> {
         // The pid namespace was joined by the parent for this clone; the rest happens here.
         std::uint64_t rest = ns_flags & ~static_cast<std::uint64_t>(CLONE_NEWPID | CLONE_NEWTIME);
