@@ -47,6 +47,7 @@ void read_memory(const std::string& dir, MemoryStats& m) {
     if (memsw_limit != 0 && m.limit != 0 && memsw_limit >= m.limit)
         m.swap_limit = memsw_limit - m.limit;
     m.oom_kill = keyed(dir, "memory.oom_control")["oom_kill"];
+    m.failcnt = number(dir, "memory.failcnt").value_or(0);
 }
 
 void read_cpu(const V1Dirs& dirs, CpuStats& c) {

@@ -49,6 +49,7 @@ void read_memory(const std::string& dir, MemoryStats& m) {
     auto events = keyed(dir, "memory.events");
     m.oom = events["oom"];
     m.oom_kill = events["oom_kill"];
+    m.failcnt = events["max"];  // as runc reports it on v2
 }
 
 void read_io(const std::string& dir, std::vector<IoDeviceStats>& out) {

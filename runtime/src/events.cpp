@@ -24,12 +24,13 @@ std::uint64_t limit_value(std::uint64_t limit) {
     return limit == 0 ? std::numeric_limits<std::uint64_t>::max() : limit;
 }
 
-OrderedJson memory_entry(std::uint64_t limit, std::uint64_t usage, std::uint64_t max) {
+OrderedJson memory_entry(std::uint64_t limit, std::uint64_t usage, std::uint64_t max,
+                         std::uint64_t failcnt = 0) {
     OrderedJson e = OrderedJson::object();
     e["limit"] = limit_value(limit);
     put_nonzero(e, "usage", usage);
     put_nonzero(e, "max", max);
-    e["failcnt"] = 0;  // not kept by cgroups::Stats
+    e["failcnt"] = failcnt;
     return e;
 }
 
@@ -59,7 +60,7 @@ OrderedJson memory_json(const cgroups::MemoryStats& m,
                         const std::optional<cgroups::Pressure>& psi) {
     OrderedJson mem = OrderedJson::object();
     put_nonzero(mem, "cache", m.cache);
-    mem["usage"] = memory_entry(m.limit, m.usage, m.peak);
+    mem["usage"] = memory_entry(m.limit, m.usage, m.peak, m.failcnt);
     // runc's swap entry counts memory plus swap, as v1's memsw files do.
     std::uint64_t swap_limit = m.limit != 0 && m.swap_limit != 0 ? m.limit + m.swap_limit : 0;
     mem["swap"] = memory_entry(swap_limit, m.usage + m.swap_usage, 0);

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import harness
+
 from harness import RunFailed
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -186,6 +188,20 @@ def test_events_stats_once(runtime, bundle):
     assert data["pids"]["current"] >= 1
     assert data["pids"]["limit"] == 40
     assert data["cpu"]["usage"]["total"] > 0
+    runtime.run(["delete", "--force", cid])
+
+
+def test_events_stats_count_hits_of_the_memory_limit(runtime, bundle):
+    # Writing more than the limit through the page cache makes the kernel reclaim at the limit
+    # (no OOM: the cache can go), and each time it counts a hit: failcnt.
+    cid = start_detached(runtime, bundle, readonly=False, resources={"memory": {"limit": 16 << 20}},
+                         args=["sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=48 && "
+                                           "echo done > /tmp/ok; sleep 60"])
+    harness.wait_for_file_text(bundle.rootfs / "tmp" / "ok", "done", timeout=30)
+    data = json.loads(runtime.run(["events", "--stats", cid], timeout=10).stdout)["data"]
+    usage = data["memory"]["usage"]
+    assert usage["limit"] == 16 << 20
+    assert usage["failcnt"] > 0
     runtime.run(["delete", "--force", cid])
 
 

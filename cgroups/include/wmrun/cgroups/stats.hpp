@@ -15,7 +15,8 @@ struct MemoryStats {
     std::uint64_t cache = 0, rss = 0;              // page cache and anonymous memory
     std::uint64_t swap_usage = 0, swap_limit = 0;  // swap only (not memory+swap); 0: unlimited
     std::uint64_t oom = 0, oom_kill = 0;           // memory.events (v1: oom_control's oom_kill)
-    std::map<std::string, std::uint64_t> raw;      // memory.stat as the kernel wrote it
+    std::uint64_t failcnt = 0;  // usage hit the limit: v1 memory.failcnt, v2 events "max"
+    std::map<std::string, std::uint64_t> raw;  // memory.stat as the kernel wrote it
 };
 
 struct CpuStats {
