@@ -4,9 +4,11 @@
 // no connection open) for idle_timeout it is hibernated. hibernated: frozen, the activator
 // watches the sockets and the next connection thaws it. The kernel holds connections that
 // arrive in the meantime in the listen backlog, so none is refused or lost.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,8 +18,9 @@
 
 #include "activation_sockets.hpp"
 #include "cgroup_setup.hpp"
-#include "launch.hpp"
+#include "process_setup.hpp"
 #include "wmrun/base/log.hpp"
+#include "wmrun/base/process.hpp"
 #include "wmrun/base/syscall.hpp"
 #include "wmrun/cgroups/manager.hpp"
 #include "wmrun/runtime/container.hpp"
@@ -99,6 +102,11 @@ class Activator {
     }
 
     Result<> setup() {
+        // The container's init is re-parented to us when `create` exits, to be reaped here.
+        ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        // Nothing in a container may open this long-lived host process's /proc entries (its
+        // exe above all): it runs from the host's binary, unlike create (docs/security.md).
+        ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
         if (!epoll_) return sys_error("epoll_create1", o_.id);
         sigset_t mask;
@@ -131,21 +139,59 @@ class Activator {
             if (bundle_.empty()) bundle_ = existing->bundle;
             WM_CHECK(delete_container(g_, o_.id, true));
         }
-        CreateOptions co;
-        co.id = o_.id;
-        co.bundle = bundle_;
-        for (const auto& l : listeners_) {
-            co.listen_fds.push_back(l.fd.get());
-            co.listen_fd_names.push_back(l.name);
-        }
-        auto launched = WM_TRY(launch_container(g_, co, false));
-        pidfd_ = std::move(launched.pidfd);
-        cgroup_ = CgroupHandle::load(launched.state);
+        WM_CHECK(spawn_create());
+        auto state = WM_TRY(store_.load(o_.id));
+        pidfd_ = WM_TRY(open_process(state.pid, state.start_time));
+        cgroup_ = CgroupHandle::load(state);
         if (!cgroup_.valid()) return fail("activate", o_.id, "container has no cgroup to freeze");
         WM_CHECK(epoll_ctl(EPOLL_CTL_ADD, pidfd_.get(), kExitTag));
         phase_ = Phase::prepared;
         WM_CHECK(watch_listeners(true));
-        emit({{"type", "created"}, {"pid", launched.state.pid}});
+        emit({{"type", "created"}, {"pid", state.pid}});
+        return {};
+    }
+
+    // `wmrun create` in a child process, with the listening sockets as its fds 3..: it runs
+    // from a sealed copy of the binary (docs/security.md) and exits once the init waits for
+    // start. The init is then ours to reap: the activator is a child subreaper.
+    Result<> spawn_create() {
+        std::vector<std::string> args = {"wmrun", "--root", g_.root};
+        if (g_.systemd_cgroup) args.push_back("--systemd-cgroup");
+        args.insert(args.end(), {"--rootless", g_.rootless ? "true" : "false", "create"});
+        if (!o_.image.empty()) {
+            args.insert(args.end(), {"--image", o_.image});
+            if (!o_.store.empty()) args.insert(args.end(), {"--store", o_.store});
+        } else {
+            args.insert(args.end(), {"--bundle", bundle_.empty() ? "." : bundle_});
+        }
+        std::string names;
+        for (const auto& l : listeners_)
+            names += (names.empty() ? "" : ":") + l.name;
+        args.insert(args.end(), {"--socket-activation", names, o_.id});
+        auto argv = c_strings(args);
+
+        pid_t child = ::fork();
+        if (child < 0) return sys_error("fork", o_.id);
+        if (child == 0) {
+            // Above every target first, so that no dup2 overwrites a socket not yet copied.
+            int n = static_cast<int>(listeners_.size());
+            std::vector<int> high;
+            for (const auto& l : listeners_)
+                high.push_back(::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, 3 + n));
+            for (int i = 0; i < n; ++i)
+                ::dup2(high[static_cast<std::size_t>(i)], 3 + i);
+            sys::close_range(static_cast<unsigned>(3 + n), ~0U, 0);
+            sigset_t none;
+            sigemptyset(&none);
+            ::sigprocmask(SIG_SETMASK, &none, nullptr);
+            ::execv("/proc/self/exe", argv.data());
+            ::_exit(127);
+        }
+        int status = 0;
+        while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            return fail("activate", o_.id, "wmrun create failed (its error is above)");
         return {};
     }
 

@@ -294,3 +294,42 @@ def test_activate_refuses_a_running_container(runtime, server_bundle):
     assert "container is running" in res.stderr
     assert res.stderr.count("\n") == 1
     assert runtime.state(cid)["status"] == "running"
+
+
+def test_activate_an_image_container_keeps_its_volume_layer(runtime, rootfs_template, tmp_path,
+                                                            activators):
+    if shutil.which("umoci") is None:
+        pytest.skip("umoci is not installed")
+    rootfs = tmp_path / "image-rootfs"
+    shutil.copytree(rootfs_template, rootfs, symlinks=True)
+    shutil.copy2(listen_server_binary(), rootfs / "bin" / "listen-server")
+    layout, store = tmp_path / "layout", tmp_path / "store"
+    layer = tmp_path / "layer.tar"
+    subprocess.run(["tar", "-C", rootfs, "--numeric-owner", "--owner=0", "--group=0", "-cf",
+                    layer, "."], check=True)
+    for cmd in (["umoci", "init", "--layout", layout],
+                ["umoci", "new", "--image", f"{layout}:app"],
+                ["umoci", "raw", "add-layer", "--image", f"{layout}:app", layer],
+                ["umoci", "config", "--image", f"{layout}:app", "--config.cmd",
+                 "/bin/listen-server"]):
+        subprocess.run(list(map(str, cmd)), check=True, capture_output=True, timeout=120)
+    runtime.run(["image", "import", "--store", store, "--name", "app", f"{layout}:app"])
+
+    cid = runtime.new_id("act")
+    a = Activator(runtime, cid, harness.Bundle(tmp_path, {}), ["tcp:127.0.0.1:0"],
+                  "--image", "app", "--store", store, "--idle-timeout", "50ms",
+                  "--stop-after", "400ms", "--stop-timeout", "2s")
+    activators.append(a)
+    with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+        assert s.makefile("rb").readline() == f"hello tcp-{a.port}\n".encode()
+        # The open connection keeps it awake for the exec.
+        runtime.run(["exec", cid, "sh", "-c", "echo kept > /marker"])
+    a.wait("stop")
+    a.wait("created")
+    # Re-created from the image with the same volume layer: the write is still there.
+    rootfs_path = Path(runtime.state(cid)["rootfs"])
+    assert (rootfs_path / "marker").read_text() == "kept\n"
+    assert (store / "containers" / cid / "upper" / "marker").is_file()
+    assert talk(port=a.port)[0].startswith("hello")
+    assert a.stop() == 0
+    assert cid not in runtime.list_ids()

@@ -77,6 +77,8 @@ void add_activate(CLI::App& app, Context& ctx) {
     cmd->add_option("--listen", o.listen, "tcp:HOST:PORT or unix:PATH (repeatable)")->required();
     cmd->add_option("-b,--bundle", o.bundle,
                     "bundle to create the container from when it does not exist (default .)");
+    cmd->add_option("--image", o.image, "create the container from this image of the store");
+    cmd->add_option("--store", o.store, "image store directory (with --image)");
     cmd->add_option("--idle-timeout", idle,
                     "hibernate after this long with no open connection (default 0: never)");
     cmd->add_option("--stop-after", stop_after,

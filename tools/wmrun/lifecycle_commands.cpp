@@ -1,5 +1,6 @@
 // create, start, run, delete, kill.
 #include "commands.hpp"
+#include "wmrun/base/text.hpp"
 #include "wmrun/overlay/store.hpp"
 
 namespace wmrun::cli {
@@ -49,10 +50,16 @@ Result<> check_image_flags(const runtime::CreateOptions& o, const ImageFlags& f)
 void add_lifecycle_commands(CLI::App& app, Context& ctx) {
     static runtime::CreateOptions create_opts;
     static ImageFlags create_image;
+    static std::string activation_names;
     auto* create =
         add_command(app, ctx, "create", "create a container (its process waits for start)",
                     [&ctx]() -> Result<int> {
                         WM_CHECK(check_image_flags(create_opts, create_image));
+                        if (!activation_names.empty()) {
+                            create_opts.listen_fd_names = split(activation_names, ':');
+                            for (std::size_t i = 0; i < create_opts.listen_fd_names.size(); ++i)
+                                create_opts.listen_fds.push_back(3 + static_cast<int>(i));
+                        }
                         if (create_image.image.empty())
                             WM_CHECK(runtime::create_container(ctx.global, create_opts));
                         else
@@ -62,6 +69,12 @@ void add_lifecycle_commands(CLI::App& app, Context& ctx) {
                     });
     add_create_flags(create, create_opts);
     add_image_flags(create, create_image);
+    // `activate` creates its containers through this command, so that the init runs from a
+    // sealed copy of the binary while the activator does not hold one for as long as it lives.
+    create
+        ->add_option("--socket-activation", activation_names,
+                     "fds 3.. are listening sockets with these colon-separated names")
+        ->group("");
 
     static std::string start_id;
     add_command(app, ctx, "start", "run the process of a created container",

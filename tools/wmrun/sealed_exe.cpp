@@ -26,7 +26,7 @@ namespace {
 constexpr unsigned all_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
 bool enters_a_container(const std::string& command) {
-    constexpr std::array<std::string_view, 4> commands = {"create", "run", "exec", "activate"};
+    constexpr std::array<std::string_view, 3> commands = {"create", "run", "exec"};
     for (auto c : commands)
         if (command == c) return true;
     return false;

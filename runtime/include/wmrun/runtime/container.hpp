@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -88,6 +89,7 @@ Result<> wake_container(const GlobalOptions& g, const std::string& id);
 struct ActivateOptions {
     std::string id;
     std::string bundle;                // used when no container of that id exists
+    std::string image, store;          // or: create it with --image (its volume layer stays)
     std::vector<std::string> listen;   // "tcp:HOST:PORT", "unix:PATH"
     unsigned idle_timeout_ms = 0;      // 0: never hibernate
     unsigned stop_after_ms = 0;        // 0: never stop
@@ -152,5 +154,28 @@ Result<int> run_container_from_image(const GlobalOptions& g, CreateOptions o,
 // was made from (or `store` when no state names one). ENOENT when neither exists.
 Result<> delete_container_volumes(const GlobalOptions& g, const std::string& id, bool force,
                                   const std::string& store);
+
+// snapshot create of a container: what to read, and a freeze held only while changed files
+// are read (docs/snapshot-format.md, "Containers").
+struct SnapshotSource {
+    std::string dir;                   // directory the snapshot's tree starts at
+    std::vector<std::string> include;  // top-level names under dir to take; empty: all
+    Status status = Status::stopped;
+};
+// --image containers: <store>/containers/<id> with its upper/ and volumes/; bundle containers:
+// the rootfs directory.
+Result<SnapshotSource> snapshot_source(const GlobalOptions& g, const std::string& id);
+
+// Holds a running container frozen, and the container's lock so that no pause or resume runs
+// in between; thaw() (or the destructor) thaws it. A container that is not running (created,
+// paused, stopped) is left as it is and frozen_by_us() is false.
+class FreezeGuard {
+  public:
+    virtual ~FreezeGuard() = default;
+    virtual bool frozen_by_us() const = 0;
+    virtual Result<> thaw() = 0;
+};
+Result<std::unique_ptr<FreezeGuard>> freeze_for_snapshot(const GlobalOptions& g,
+                                                         const std::string& id);
 
 }  // namespace wmrun::runtime
