@@ -107,6 +107,9 @@ class Activator {
         // Nothing in a container may open this long-lived host process's /proc entries (its
         // exe above all): it runs from the host's binary, unlike create (docs/security.md).
         ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        // The apps announce themselves by their first connection, not by sd_notify: a create
+        // and start of ours must not wait for a READY=1 that will not come.
+        ::unsetenv("NOTIFY_SOCKET");
         epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
         if (!epoll_) return sys_error("epoll_create1", o_.id);
         sigset_t mask;

@@ -17,6 +17,7 @@
 #include "cgroup_setup.hpp"
 #include "hooks.hpp"
 #include "init.hpp"
+#include "notify_socket.hpp"
 #include "sync.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
@@ -111,6 +112,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     auto lock = WM_TRY(store.create(o.id));
     CgroupHandle cgroup;  // declared before the guard, which destroys it on failure
     CreateGuard guard{&store, o.id};
+    if (!host_notify_socket().empty()) WM_CHECK(prepare_notify_socket(spec, store.dir(o.id)));
 
     std::string fifo = store.fifo_path(o.id);
     if (::mkfifo(fifo.c_str(), 0622) < 0) return sys_error("mkfifo", fifo);

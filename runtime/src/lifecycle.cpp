@@ -14,6 +14,7 @@
 #include "hooks.hpp"
 #include "image_bundle.hpp"
 #include "launch.hpp"
+#include "notify_socket.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
@@ -89,6 +90,11 @@ Result<> start_container(const GlobalOptions& g, const std::string& id) {
 
     std::string fifo = store.fifo_path(id);
     auto pidfd = WM_TRY(open_process(state.pid, state.start_time));
+    // Bound before the process runs, so that its first READY=1 finds the socket.
+    std::string host_notify = host_notify_socket();
+    UniqueFd notify;
+    if (!host_notify.empty() && path_exists(store.dir(id) + "/notify"))
+        notify = WM_TRY(bind_notify_socket(store.dir(id)));
     auto reader = WM_TRY(open_file(fifo, O_RDONLY | O_NONBLOCK));
     pollfd fds[2] = {{reader.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
     for (;;) {
@@ -111,6 +117,8 @@ Result<> start_container(const GlobalOptions& g, const std::string& id) {
             !r)
             log::warn(r.error().message());  // runtime.md: a poststart failure is only logged
     }
+    // As runc: start returns once the service says it is ready.
+    if (notify) WM_CHECK(forward_until_ready(notify.get(), pidfd.get(), state.pid, host_notify));
     return {};
 }
 

@@ -103,23 +103,32 @@ class Runtime:
         return [str(self.binary), "--root", str(self.root), *global_args, *map(str, args)]
 
     def run(self, args, input=None, check=True, timeout=DEFAULT_TIMEOUT, stdout=None,
-            global_args=(), cwd=None):
+            global_args=(), cwd=None, env=None):
         """Run one command and wait for it.
 
         stdout/stderr go to files, never pipes: a created or detached container inherits the
         runtime's stdio, and a pipe would keep us waiting until the container exits.
         Returns a CompletedProcess with .stdout/.stderr text and .stdout_path/.stderr_path.
+        env: variables to set for the command (a value of None removes one).
         """
         out_path = Path(stdout) if stdout is not None else self._io_path("out")
         err_path = self._io_path("err")
         cmd = self.command(args, global_args)
+        full_env = None
+        if env is not None:
+            full_env = dict(os.environ)
+            for k, v in env.items():
+                if v is None:
+                    full_env.pop(k, None)
+                else:
+                    full_env[k] = v
         with open(out_path, "ab") as out, open(err_path, "wb") as err:
             start = out.tell()
             try:
                 proc = subprocess.run(
                     cmd, stdin=subprocess.DEVNULL if input is None else None,
                     input=None if input is None else input.encode(), stdout=out, stderr=err,
-                    timeout=timeout, cwd=cwd)
+                    timeout=timeout, cwd=cwd, env=full_env)
             except subprocess.TimeoutExpired:
                 raise RunFailed(f"{cmd} did not finish within {timeout}s; "
                                 f"stderr: {err_path.read_text(errors='replace')!r}") from None
