@@ -90,6 +90,11 @@ std::uint64_t namespace_flags(const Linux& l) {
     // that reached this process must not be there to be resolved (CVE-2024-21626 class).
     close_fds_except(3 + preserve_fds, {sync_fd, init_pidfd, console_fd});
     auto step = [&]() -> Result<std::string> {
+        // Not a step before the parent has placed us in every cgroup hierarchy: on a hybrid host
+        // that is a write of our pid after the clone, and until then device rules and limits
+        // would not hold for what we run.
+        auto go = WM_TRY(sync_recv(sync_fd, nullptr, "wmrun exec"));
+        if (go != SyncType::go) return fail("exec", "", "unexpected message from wmrun exec");
         // The pid namespace was joined by the parent for this clone; the rest happens here.
         std::uint64_t rest = ns_flags & ~static_cast<std::uint64_t>(CLONE_NEWPID | CLONE_NEWTIME);
         if (rest != 0 && ::setns(init_pidfd, static_cast<int>(rest)) < 0)
@@ -192,6 +197,7 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
             return std::unexpected(r.error());
         }
     }
+    WM_CHECK(sync_send(parent_sock.get(), SyncType::go));
     Error child_error;
     auto reply = sync_recv(parent_sock.get(), &child_error, "exec process");
     if (reply && *reply == SyncType::error) {

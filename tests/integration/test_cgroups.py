@@ -266,3 +266,70 @@ def test_events_reports_oom_kill(runtime, bundle):
             proc.kill()
             proc.wait()
     runtime.run(["delete", "--force", cid])
+
+
+# --- the VM's cgroup v2 behaviours (tests/vm/tests/wmrun-*.sh), here through v1 -------------
+
+def test_pids_limit_stops_a_fork_loop(runtime, bundle):
+    cid = start_detached(runtime, bundle, resources={"pids": {"limit": 8}})
+    # The fork loop runs in an exec'd shell, which gives up at the first failed fork.
+    loop = runtime.run(["exec", cid, "sh", "-c", "for i in $(seq 1 40); do sleep 60 & done"],
+                       check=False)
+    assert loop.returncode != 0 and "can't fork" in loop.stderr, loop.stderr
+    pids = json.loads(runtime.run(["ps", "-f", "json", cid]).stdout)
+    assert 2 <= len(pids) <= 8, pids  # the init and the sleeps that got a pid
+    data = json.loads(runtime.run(["events", "--stats", cid]).stdout)["data"]
+    assert data["pids"]["limit"] == 8 and data["pids"]["current"] <= 8
+    runtime.run(["delete", "--force", cid])
+
+
+def test_cpu_quota_throttles_a_busy_loop(runtime, bundle):
+    quota, period = 20000, 100000  # a fifth of one cpu
+    cid = start_detached(runtime, bundle, args=["sh", "-c", "while :; do :; done"],
+                         resources={"cpu": {"quota": quota, "period": period}})
+
+    def usage():
+        data = json.loads(runtime.run(["events", "--stats", cid]).stdout)["data"]
+        return data["cpu"]["usage"]["total"], data["cpu"]["throttling"]
+
+    time.sleep(0.5)
+    u0, t0 = usage()
+    began = time.monotonic()
+    time.sleep(3)
+    u1, t1 = usage()
+    wall = time.monotonic() - began
+    used = (u1 - u0) / 1e9
+    allowed = wall * quota / period
+    assert 0.8 * allowed <= used <= 1.2 * allowed, (used, allowed)
+    assert t1.get("throttledPeriods", 0) > t0.get("throttledPeriods", 0)
+    runtime.run(["delete", "--force", cid])
+
+
+def test_device_rules_deny_dev_null_and_allow_dev_zero(runtime, bundle, tmp_path):
+    cid = start_detached(runtime, bundle)
+    assert runtime.run(["exec", cid, "sh", "-c", "echo x > /dev/null"]).returncode == 0
+    rules = {"devices": [{"allow": False, "access": "rwm"},
+                         {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                         {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+                         {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"}]}
+    (tmp_path / "devices.json").write_text(json.dumps(rules))
+    runtime.run(["update", "--resources", tmp_path / "devices.json", cid])
+    denied = runtime.run(["exec", cid, "sh", "-c", "echo x > /dev/null"], check=False)
+    assert denied.returncode != 0 and "Operation not permitted" in denied.stderr
+    allowed = runtime.run(["exec", cid, "sh", "-c", "head -c 4 /dev/zero | wc -c"])
+    assert allowed.stdout.strip() == "4"
+    runtime.run(["delete", "--force", cid])
+
+
+def test_kill_all_leaves_no_process(runtime, bundle):
+    cid = start_detached(runtime, bundle, args=["sh", "-c", "sleep 60 & sleep 60 & sleep 60 & "
+                                                            "trap '' TERM; wait"])
+    deadline = time.monotonic() + 10
+    while len(pids := json.loads(runtime.run(["ps", "-f", "json", cid]).stdout)) < 4:
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.05)
+    runtime.run(["kill", "--all", cid, "KILL"])
+    for pid in pids:
+        harness.wait_pid_gone(pid)
+    runtime.wait_status(cid, "stopped")
+    runtime.run(["delete", cid])
