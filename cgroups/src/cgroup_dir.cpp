@@ -32,9 +32,10 @@ std::vector<std::string> child_dirs(const std::string& dir) {
 }
 
 Result<> rmdir_retrying(const std::string& dir) {
-    // A killed process leaves its cgroup only once it is reaped; wait for that, briefly.
+    // A killed process leaves its cgroup only once it is reaped, by a parent that is not us (the
+    // host's init for a detached container) and may be slow on a loaded host: wait for that.
     auto delay = std::chrono::microseconds(100);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     for (;;) {
         if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return {};
         if (errno != EBUSY || std::chrono::steady_clock::now() > deadline)
