@@ -4,15 +4,21 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <linux/openat2.h>
+
+#include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <unordered_set>
 
+#include "file_reader.hpp"
 #include "fs_meta.hpp"
 #include "manifest.hpp"
 #include "pack_sink.hpp"
 #include "repo_internal.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/syscall.hpp"
 
 namespace wmrun::snapshot {
 namespace {
@@ -41,35 +47,55 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> data_extents(int fd, uint64_t
     return out;
 }
 
+// Walks the tree (metadata only) and then, in a separate phase, reads the files that changed:
+// a caller can hold a running container frozen for the second phase alone.
+constexpr size_t kFilesAhead = 64;
+
 class Walker {
   public:
     Walker(Repository::State& s, PackSink& sink, CreateResult& result,
-           const std::map<std::string, const Entry*>& parent, const ProgressFn& progress)
-        : s_(s), sink_(sink), r_(result), parent_(parent), progress_(progress) {}
+           const std::map<std::string, const Entry*>& parent, const CreateOptions& options)
+        : s_(s), sink_(sink), r_(result), parent_(parent), options_(options) {}
 
     Result<> walk_dir(int dirfd, const std::string& rel, const std::string& host_path);
+    // Reads every file the walk marked, and with `recheck` stats the others again and reads
+    // those that changed since the walk. Files gone since the walk are dropped.
+    Result<> read_phase(int rootfd, const std::string& source, bool recheck);
     std::vector<Entry> tree;
 
   private:
     Result<> add_entry(int dirfd, const std::string& name, const std::string& rel,
                        const std::string& host_path);
-    Result<> read_file(int dirfd, const std::string& name, const std::string& host_path, Entry& e);
+    bool unchanged_from_parent(Entry& e);
+    Result<> chunk_file(FileReader& reader, Entry& e);
+    void progress();
 
     Repository::State& s_;
     PackSink& sink_;
     CreateResult& r_;
     const std::map<std::string, const Entry*>& parent_;
-    const ProgressFn& progress_;
+    const CreateOptions& options_;
     std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // hardlinked inodes seen
     std::unordered_set<ChunkId, ChunkIdHash> pending_;       // chunks queued in this run
     std::vector<uint8_t> buffer_;                            // read buffer, reused per file
+    std::vector<std::pair<size_t, bool>> files_;             // tree index, must be read
+    uint64_t files_done_ = 0;
 };
 
 Result<> Walker::walk_dir(int dirfd, const std::string& rel, const std::string& host_path) {
-    for (const auto& name : WM_TRY(read_dir_names(dirfd, host_path)))
+    for (const auto& name : WM_TRY(read_dir_names(dirfd, host_path))) {
+        if (rel.empty() && !options_.include.empty() &&
+            std::find(options_.include.begin(), options_.include.end(), name) ==
+                options_.include.end())
+            continue;
         WM_CHECK(
             add_entry(dirfd, name, rel.empty() ? name : rel + "/" + name, host_path + "/" + name));
+    }
     return {};
+}
+
+void Walker::progress() {
+    if (options_.progress) options_.progress({files_done_, 0, r_.bytes_read, 0});
 }
 
 Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string& rel,
@@ -114,13 +140,16 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
             tree.push_back(std::move(e));
             return walk_dir(dir.get(), rel, host_path);
         }
-        case S_IFREG:
+        case S_IFREG: {
             e.type = EntryType::file;
-            WM_CHECK(read_file(dirfd, name, host_path, e));
-            if (progress_)
-                progress_(
-                    {r_.files_new + r_.files_changed + r_.files_unchanged, 0, r_.bytes_read, 0});
+            bool same = unchanged_from_parent(e);
+            files_.emplace_back(tree.size(), !same);
+            if (same) {
+                ++files_done_;
+                progress();
+            }
             break;
+        }
         case S_IFLNK: {
             e.type = EntryType::symlink;
             e.size = 0;
@@ -151,60 +180,120 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
     return {};
 }
 
-Result<> Walker::read_file(int dirfd, const std::string& name, const std::string& host_path,
-                           Entry& e) {
+// Unchanged by (inode, size, mtime, ctime): a write moves ctime, which user space cannot set
+// back, so the chunks of the parent still describe the file. Counts the file either way.
+bool Walker::unchanged_from_parent(Entry& e) {
     auto prev = parent_.find(e.path);
-    if (prev != parent_.end()) {
-        const Entry& p = *prev->second;
-        // Unchanged by (inode, size, mtime, ctime): a write moves ctime, which user space
-        // cannot set back, so the chunks of the parent still describe the file.
-        bool same = p.type == EntryType::file && p.ino == e.ino && p.size == e.size &&
-                    p.mtime_ns == e.mtime_ns && p.ctime_ns == e.ctime_ns;
-        for (const auto& c : p.chunks)
-            if (same && !s_.index.find(c)) same = false;
-        if (same) {
-            e.extents = p.extents;
-            e.chunks = p.chunks;
-            r_.chunks_reused += p.chunks.size();
-            ++r_.files_unchanged;
-            return {};
-        }
-        ++r_.files_changed;
-    } else {
+    if (prev == parent_.end()) {
         ++r_.files_new;
+        return false;
     }
-    if (e.size == 0) return {};
-    // O_NOATIME keeps a backup from touching the layer; it needs ownership or CAP_FOWNER.
-    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-    if (fd < 0 && errno == EPERM)
-        fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return sys_error("open", host_path);
-    UniqueFd file(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    e.extents = WM_TRY(data_extents(fd, e.size, host_path));
+    const Entry& p = *prev->second;
+    bool same = p.type == EntryType::file && p.ino == e.ino && p.size == e.size &&
+                p.mtime_ns == e.mtime_ns && p.ctime_ns == e.ctime_ns;
+    for (const auto& c : p.chunks)
+        if (same && !s_.index.find(c)) same = false;
+    if (!same) {
+        ++r_.files_changed;
+        return false;
+    }
+    e.extents = p.extents;
+    e.chunks = p.chunks;
+    r_.chunks_reused += p.chunks.size();
+    ++r_.files_unchanged;
+    return true;
+}
 
-    size_t ext = 0;
-    uint64_t done_in_ext = 0;
+// Opens a path of the walk again from the source's fd, refusing symlinks on the way: between
+// the walk and a freeze, a running container could swap a directory for a link out of its
+// layer.
+Result<UniqueFd> open_beneath(int rootfd, const std::string& rel, const std::string& host_path) {
+    const uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    // O_NOATIME keeps a backup from touching the layer; it needs ownership or CAP_FOWNER.
+    int fd = sys::openat2(rootfd, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME, 0,
+                          resolve);
+    if (fd < 0 && errno == EPERM)
+        fd = sys::openat2(rootfd, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, resolve);
+    if (fd < 0) return sys_error("open", host_path);
+    return UniqueFd(fd);
+}
+
+Result<> Walker::read_phase(int rootfd, const std::string& source, bool recheck) {
+    std::unordered_set<std::string> gone;
+    auto reader = make_file_reader();
+    std::deque<size_t> queued;  // tree indices of the files in the reader, oldest first
+    auto chunk_oldest = [&]() -> Result<> {
+        Entry& e = tree[queued.front()];
+        queued.pop_front();
+        WM_CHECK(chunk_file(*reader, e));
+        WM_CHECK(reader->next_file());
+        ++files_done_;
+        progress();
+        return {};
+    };
+    for (auto [index, must_read] : files_) {
+        if (!must_read && !recheck) continue;
+        Entry& e = tree[index];
+        std::string host_path = source + "/" + e.path;
+        auto file = open_beneath(rootfd, e.path, host_path);
+        if (!file) {
+            int err = file.error().err;
+            if (err != ENOENT && err != ELOOP && err != ENOTDIR && err != EXDEV)
+                return std::unexpected(file.error());
+            gone.insert(e.path);  // removed or replaced since the walk
+            r_.notes.push_back("skipped " + e.path + ": removed while the snapshot ran");
+            continue;
+        }
+        struct stat st;
+        if (::fstat(file->get(), &st) < 0) return sys_error("stat", host_path);
+        if (!S_ISREG(st.st_mode)) {
+            gone.insert(e.path);
+            r_.notes.push_back("skipped " + e.path + ": replaced while the snapshot ran");
+            continue;
+        }
+        if (!must_read) {
+            if (uint64_t(st.st_ino) == e.ino && uint64_t(st.st_size) == e.size &&
+                ns(st.st_mtim) == e.mtime_ns && ns(st.st_ctim) == e.ctime_ns)
+                continue;
+            --r_.files_unchanged;  // written between the walk and the read phase
+            ++r_.files_changed;
+            r_.chunks_reused -= e.chunks.size();
+            e.chunks.clear();
+            e.extents.clear();
+        }
+        // The content is what the read phase sees, so the metadata must be too.
+        e.mode = st.st_mode & 07777;
+        e.uid = st.st_uid;
+        e.gid = st.st_gid;
+        e.mtime_ns = ns(st.st_mtim);
+        e.ctime_ns = ns(st.st_ctim);
+        e.ino = st.st_ino;
+        e.size = uint64_t(st.st_size);
+        if (e.size > 0) e.extents = WM_TRY(data_extents(file->get(), e.size, host_path));
+        if (e.extents.empty()) {
+            ++files_done_;
+            progress();
+            continue;
+        }
+        WM_CHECK(reader->add(std::move(*file), e.extents, host_path));
+        queued.push_back(index);
+        // Enough files ahead to keep the ring busy, few enough to stay far from the fd limit.
+        if (queued.size() >= kFilesAhead) WM_CHECK(chunk_oldest());
+    }
+    while (!queued.empty())
+        WM_CHECK(chunk_oldest());
+    if (!gone.empty())
+        std::erase_if(tree, [&](const Entry& e) {
+            return gone.contains(e.type == EntryType::hardlink ? e.link : e.path);
+        });
+    return {};
+}
+
+Result<> Walker::chunk_file(FileReader& reader, Entry& e) {
     auto read = [&](uint8_t* buf, size_t len) -> Result<size_t> {
-        while (ext < e.extents.size() && done_in_ext == e.extents[ext].second) {
-            ++ext;
-            done_in_ext = 0;
-        }
-        if (ext == e.extents.size()) return size_t(0);
-        uint64_t want = std::min<uint64_t>(len, e.extents[ext].second - done_in_ext);
-        ssize_t n;
-        do {
-            n = ::pread(fd, buf, want, off_t(e.extents[ext].first + done_in_ext));
-        } while (n < 0 && errno == EINTR);
-        if (n < 0) return sys_error("read", host_path);
-        if (n == 0) {  // truncated while reading: keep what the extents now hold
-            e.extents[ext].second = done_in_ext;
-            e.extents.resize(ext + 1);
-            return size_t(0);
-        }
-        done_in_ext += uint64_t(n);
-        r_.bytes_read += uint64_t(n);
-        return size_t(n);
+        size_t n = WM_TRY(reader.read(buf, len, e.extents));
+        r_.bytes_read += n;
+        return n;
     };
     auto on_chunk = [&](std::span<const uint8_t> chunk) -> Result<> {
         ChunkId id = s_.hasher(chunk.data(), chunk.size());
@@ -251,9 +340,22 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     top.xattrs = WM_TRY(read_xattrs("/proc/self/fd/" + std::to_string(root.get())));
 
     PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, options.threads);
-    Walker walker(*s_, sink, result, parent_files, options.progress);
+    Walker walker(*s_, sink, result, parent_files, options);
     walker.tree.push_back(std::move(top));
     Result<> walked = walker.walk_dir(root.get(), "", source);
+    if (walked && options.before_read) walked = options.before_read();
+    if (walked) {
+        auto start = std::chrono::steady_clock::now();
+        walked = walker.read_phase(root.get(), source, bool(options.before_read));
+        result.read_phase_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::steady_clock::now() - start)
+                                            .count());
+        // after_read runs even when reading failed: a frozen container must not stay frozen.
+        if (options.before_read && options.after_read) {
+            auto after = options.after_read();
+            if (walked && !after) walked = after;
+        }
+    }
     auto packs = sink.finish();
     WM_CHECK(walked);
     if (!packs) return std::unexpected(packs.error());
@@ -270,6 +372,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
     m.hostname = options.hostname;
+    m.tags = options.tags;
     m.source = source;
     m.parent = parent_id;
     m.tree = std::move(walker.tree);

@@ -125,6 +125,7 @@ std::string manifest_json(const Manifest& m) {
     // Only when set, so that manifests without them keep their ids.
     if (!m.origin_repo.empty())
         j["origin"] = {{"repository", m.origin_repo}, {"snapshot", m.origin_snapshot}};
+    if (!m.tags.empty()) j["tags"] = m.tags;
     for (const auto& e : m.tree)
         j["tree"].push_back(entry_to_json(e));
     return j.dump();
@@ -160,6 +161,7 @@ Result<Manifest> parse_manifest_json(const std::string& text, const std::string&
             m.origin_repo = j.at("origin").at("repository").get<std::string>();
             m.origin_snapshot = j.at("origin").at("snapshot").get<std::string>();
         }
+        if (j.contains("tags")) m.tags = j.at("tags").get<std::vector<std::string>>();
         for (const auto& e : j.at("tree"))
             m.tree.push_back(WM_TRY(entry_from_json(e)));
         return m;

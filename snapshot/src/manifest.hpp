@@ -34,6 +34,7 @@ struct Manifest {
     // Set by receive: the repository id and snapshot id this copy came from, so that a later
     // delta stream against that snapshot finds it here (docs/snapshot-format.md, "Streams").
     std::string origin_repo, origin_snapshot;
+    std::vector<std::string> tags;
     std::vector<Entry> tree;
 };
 

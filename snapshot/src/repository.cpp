@@ -122,7 +122,7 @@ Result<std::vector<SnapshotInfo>> Repository::list() {
     std::vector<SnapshotInfo> out;
     for (auto& id : WM_TRY(snapshot_ids(s_->dir))) {
         Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id));
-        SnapshotInfo info{id, m.parent, m.hostname, m.source, m.time_ns, m.tree.size(), 0};
+        SnapshotInfo info{id, m.parent, m.hostname, m.source, m.time_ns, m.tree.size(), 0, m.tags};
         for (const auto& e : m.tree)
             if (e.type == EntryType::file) info.bytes += e.size;
         out.push_back(std::move(info));

@@ -1,5 +1,5 @@
 // snapshot init, create, list, diff, restore, verify, forget, prune, send, receive: a snapshot
-// repository of directories (docs/snapshot-format.md).
+// repository of containers' volume layers and directories (docs/snapshot-format.md).
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -9,6 +9,8 @@
 
 #include "commands.hpp"
 #include "wmrun/base/json.hpp"
+#include "wmrun/runtime/container.hpp"
+#include "wmrun/runtime/state.hpp"
 #include "wmrun/snapshot/repository.hpp"
 #include "wmrun/snapshot/stream.hpp"
 
@@ -86,34 +88,85 @@ void print_json(const Json& j) {
 
 struct CreateArgs {
     std::string repo, source, parent;
+    std::vector<std::string> tags;
     bool json = false;
 };
 
-Result<int> create(const CreateArgs& a) {
+// A bare name (no "/") that names a container under --root is a container; anything else
+// is a directory.
+bool names_container(const runtime::GlobalOptions& g, const std::string& arg) {
+    if (arg.find('/') != std::string::npos || !runtime::validate_id(arg)) return false;
+    return runtime::StateStore(g.root).load(arg).has_value();
+}
+
+// The newest snapshot of the same source: its file metadata lets create skip unchanged files.
+Result<std::string> latest_of(snapshot::Repository& repo, const std::string& source) {
+    std::string id;
+    for (const auto& s : WM_TRY(repo.list()))
+        if (s.source == source) id = s.id;
+    return id;
+}
+
+Result<int> create(const runtime::GlobalOptions& g, const CreateArgs& a) {
     auto repo = WM_TRY(snapshot::Repository::open(a.repo));
     snapshot::CreateOptions opt;
     opt.parent = a.parent;
+    opt.tags = a.tags;
+    std::string source = a.source, container;
+    // The freeze: taken in before_read, released in after_read, timed from the freeze call to
+    // the end of the thaw, which is what the container's processes feel.
+    std::unique_ptr<runtime::FreezeGuard> freeze;
+    Clock::time_point freeze_start;
+    double pause_ms = 0;
+    if (names_container(g, a.source)) {
+        container = a.source;
+        auto src = WM_TRY(runtime::snapshot_source(g, container));
+        source = src.dir;
+        opt.include = src.include;
+        if (opt.parent.empty()) opt.parent = WM_TRY(latest_of(repo, source));
+        if (src.status == runtime::Status::running) {
+            opt.before_read = [&]() -> Result<> {
+                freeze_start = Clock::now();
+                freeze = WM_TRY(runtime::freeze_for_snapshot(g, container));
+                return {};
+            };
+            opt.after_read = [&]() -> Result<> {
+                auto thawed = freeze->thaw();
+                pause_ms = since(freeze_start) * 1000;
+                return thawed;
+            };
+        }
+    }
     auto start = Clock::now();
     snapshot::CreateResult r;
     {
         ProgressLine line("files");
         opt.progress = line.fn();
-        r = WM_TRY(repo.create(a.source, opt));
+        r = WM_TRY(repo.create(source, opt));
     }
     double seconds = since(start);
+    bool paused = freeze && freeze->frozen_by_us();
+    if (paused)
+        fmt::print(stderr, "container {} paused for {:.1f} ms while changed files were read\n",
+                   container, pause_ms);
     if (a.json) {
-        print_json({{"id", r.id},
-                    {"files_new", r.files_new},
-                    {"files_changed", r.files_changed},
-                    {"files_unchanged", r.files_unchanged},
-                    {"dirs", r.dirs},
-                    {"others", r.others},
-                    {"bytes_read", r.bytes_read},
-                    {"bytes_added", r.bytes_added},
-                    {"chunks_new", r.chunks_new},
-                    {"chunks_reused", r.chunks_reused},
-                    {"duration_seconds", seconds},
-                    {"notes", r.notes}});
+        Json j = {{"id", r.id},
+                  {"source", source},
+                  {"parent", opt.parent},
+                  {"files_new", r.files_new},
+                  {"files_changed", r.files_changed},
+                  {"files_unchanged", r.files_unchanged},
+                  {"dirs", r.dirs},
+                  {"others", r.others},
+                  {"bytes_read", r.bytes_read},
+                  {"bytes_added", r.bytes_added},
+                  {"chunks_new", r.chunks_new},
+                  {"chunks_reused", r.chunks_reused},
+                  {"pause_ms", paused ? pause_ms : 0.0},
+                  {"duration_seconds", seconds},
+                  {"notes", r.notes}};
+        if (!container.empty()) j["container"] = container;
+        print_json(j);
         return 0;
     }
     print(fmt::format("snapshot {} saved\n", r.id));
@@ -138,7 +191,8 @@ Result<int> list(const std::string& dir, bool json) {
                            {"source", s.source},
                            {"time", format_time(s.time_ns)},
                            {"entries", s.entries},
-                           {"bytes", s.bytes}});
+                           {"bytes", s.bytes},
+                           {"tags", s.tags}});
         print_json(arr);
         return 0;
     }
@@ -350,10 +404,16 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
         ->capture_default_str();
 
     static CreateArgs cr;
-    auto* c = add_command(*group, ctx, "create", "snapshot a directory", [] { return create(cr); });
+    auto* c = add_command(*group, ctx, "create",
+                          "snapshot a container's volume layer (frozen only while changed files "
+                          "are read) or a directory",
+                          [&ctx] { return create(ctx.global, cr); });
     repo_option(c, cr.repo);
-    c->add_option("directory", cr.source, "directory to snapshot")->required();
-    c->add_option("--parent", cr.parent, "snapshot id (or prefix) to compare file metadata with");
+    c->add_option("source", cr.source, "container id, or directory to snapshot")->required();
+    c->add_option("--parent", cr.parent,
+                  "snapshot id (or prefix) to compare file metadata with; a container's "
+                  "default is its newest snapshot");
+    c->add_option("--tag", cr.tags, "label to keep with the snapshot (repeatable)");
     json_flag(c, cr.json);
 
     static std::string ls_repo;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,8 +22,17 @@ struct InitOptions {
 struct CreateOptions {
     std::string parent;  // snapshot id (or unique prefix); empty: none
     std::string hostname;
-    unsigned threads = 0;  // compression threads; 0: one per core
-    ProgressFn progress;   // items: files; no totals
+    std::vector<std::string> tags;  // free-form labels kept in the manifest
+    unsigned threads = 0;           // compression threads; 0: one per core
+    ProgressFn progress;            // items: files; no totals
+    // Top-level names under the source to take (a container's "upper" and "volumes"); empty:
+    // everything.
+    std::vector<std::string> include;
+    // Create walks the tree first (metadata only), then reads the files that changed. These
+    // run around that read phase, so a caller can freeze a running container only while its
+    // changed files are read. With before_read set, every file the walk took as unchanged is
+    // stat'ed again in the read phase and read if it changed after all.
+    std::function<Result<>()> before_read, after_read;
 };
 
 struct CreateResult {
@@ -33,6 +43,7 @@ struct CreateResult {
     uint64_t bytes_added = 0;       // stored (compressed) bytes written to new packs
     uint64_t chunks_new = 0, chunks_reused = 0;
     std::vector<std::string> notes;  // what was skipped, and why
+    uint64_t read_phase_ns = 0;      // from before_read's return to after_read's call
 };
 
 struct RestoreOptions {
@@ -55,6 +66,7 @@ struct SnapshotInfo {
     std::string id, parent, hostname, source;
     int64_t time_ns = 0;
     uint64_t entries = 0, bytes = 0;
+    std::vector<std::string> tags;
 };
 
 struct DiffResult {
