@@ -80,6 +80,26 @@ std::uint64_t namespace_flags(const Linux& l) {
     return flags;
 }
 
+// An unprivileged caller may join the pid namespace only from inside the container's user
+// namespace, and joining that would cost this supervising process its own credentials for good:
+// the child joins all namespaces and forks the process that runs, as a sibling (CLONE_PARENT),
+// so that this process still waits for it, as runc's nsexec does.
+bool join_pid_namespace_in_child(std::uint64_t ns_flags) {
+    return (ns_flags & CLONE_NEWUSER) != 0 && ::geteuid() != 0;
+}
+
+// In the child, for join_pid_namespace_in_child: the process that goes on is a fork, in the pid
+// and time namespaces joined; its host pid goes to the parent and this one exits.
+Result<> fork_into_pid_namespace(int sync_fd) {
+    clone_args ca{};
+    ca.flags = CLONE_PARENT;
+    long pid = sys::clone3(&ca, sizeof ca);
+    if (pid < 0) return sys_error("clone3", "exec process");
+    if (pid == 0) return {};
+    (void)sync_send(sync_fd, SyncType::child_pid, nullptr, static_cast<int>(pid));
+    ::_exit(0);
+}
+
 [[noreturn]] void exec_child(int sync_fd, int init_pidfd, std::uint64_t ns_flags, const Spec& spec,
                              const Process& proc, int console_fd, unsigned preserve_fds) {
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -90,15 +110,19 @@ std::uint64_t namespace_flags(const Linux& l) {
     // that reached this process must not be there to be resolved (CVE-2024-21626 class).
     close_fds_except(3 + preserve_fds, {sync_fd, init_pidfd, console_fd});
     auto step = [&]() -> Result<std::string> {
-        // Not a step before the parent has placed us in every cgroup hierarchy: on a hybrid host
-        // that is a write of our pid after the clone, and until then device rules and limits
-        // would not hold for what we run.
-        auto go = WM_TRY(sync_recv(sync_fd, nullptr, "wmrun exec"));
-        if (go != SyncType::go) return fail("exec", "", "unexpected message from wmrun exec");
-        // The pid namespace was joined by the parent for this clone; the rest happens here.
-        std::uint64_t rest = ns_flags & ~static_cast<std::uint64_t>(CLONE_NEWPID | CLONE_NEWTIME);
+        // The pid namespace was joined by the parent for this clone (unless it is rootless);
+        // the rest happens here.
+        bool late_pid = join_pid_namespace_in_child(ns_flags);
+        std::uint64_t rest = ns_flags;
+        if (!late_pid) rest &= ~static_cast<std::uint64_t>(CLONE_NEWPID | CLONE_NEWTIME);
         if (rest != 0 && ::setns(init_pidfd, static_cast<int>(rest)) < 0)
             return sys_error("setns", "container namespaces");
+        if (late_pid) WM_CHECK(fork_into_pid_namespace(sync_fd));
+        // Nothing of the container's runs before the parent has placed us in every cgroup
+        // hierarchy: on a hybrid host that is a write of our pid after the clone, and until then
+        // device rules and limits would not hold for what we run.
+        auto go = WM_TRY(sync_recv(sync_fd, nullptr, "wmrun exec"));
+        if (go != SyncType::go) return fail("exec", "", "unexpected message from wmrun exec");
         if (proc.terminal && console_fd >= 0) WM_CHECK(setup_console(proc, console_fd, false));
         WM_CHECK(apply_rlimits(proc));
         WM_CHECK(apply_process_attributes(proc, *spec.linux_));
@@ -168,7 +192,8 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
 
     std::uint64_t ns_flags = namespace_flags(*spec.linux_);
     UniqueFd own_pidns;
-    if (ns_flags & CLONE_NEWPID || ns_flags & CLONE_NEWTIME) {
+    bool late_pid = join_pid_namespace_in_child(ns_flags);
+    if (!late_pid && (ns_flags & CLONE_NEWPID || ns_flags & CLONE_NEWTIME)) {
         // pid and time namespaces apply to children: enter them here for the clone only.
         own_pidns = WM_TRY(open_file("/proc/self/ns/pid", O_RDONLY));
         int flags = static_cast<int>(ns_flags & (CLONE_NEWPID | CLONE_NEWTIME));
@@ -191,6 +216,19 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     if (pid < 0) return sys_error("clone3", o.id, clone_errno);
     UniqueFd child(pidfd);
     child_sock.reset();
+    if (late_pid) {
+        // The child forks the real process and exits; from here on `pid` is that process.
+        Error fork_error;
+        int forked = 0;
+        auto msg = sync_recv(parent_sock.get(), &fork_error, "exec process", &forked);
+        ::waitid(P_PIDFD, static_cast<id_t>(child.get()), nullptr, WEXITED);
+        if (!msg) return std::unexpected(msg.error());
+        if (*msg == SyncType::error) return std::unexpected(fork_error);
+        if (*msg != SyncType::child_pid) return fail("exec", o.id, "unexpected message");
+        pid = forked;
+        child.reset(static_cast<int>(sys::pidfd_open(static_cast<pid_t>(pid), 0)));
+        if (!child) return sys_error("pidfd_open", std::to_string(pid));
+    }
     if (!cgroup_fd) {
         if (auto r = cgroup.enter(static_cast<pid_t>(pid)); !r) {
             sys::pidfd_send_signal(child.get(), SIGKILL, nullptr, 0);

@@ -34,21 +34,21 @@ OrderedJson features() {
     lnx["cgroup"] = {
         {"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}, {"rdma", false}};
     const scmp_version* v = seccomp_version();
-    lnx["seccomp"] = {
-        {"enabled", true},
-        {"actions",
-         {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-          "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}},
-        {"operators",
-         {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-          "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
-        {"archs", {"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"}},
-        {"knownFlags",
-         {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-          "SECCOMP_FILTER_FLAG_LOG"}},
-        {"supportedFlags",
-         {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-          "SECCOMP_FILTER_FLAG_LOG"}}};
+    lnx["seccomp"] = {{"enabled", true},
+                      {"actions",
+                       {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                        "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
+                        "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}},
+                      {"operators",
+                       {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                        "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
+                      {"archs", {"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"}},
+                      {"knownFlags",
+                       {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                        "SECCOMP_FILTER_FLAG_LOG"}},
+                      {"supportedFlags",
+                       {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                        "SECCOMP_FILTER_FLAG_LOG"}}};
     lnx["apparmor"] = {{"enabled", false}};
     lnx["selinux"] = {{"enabled", false}};
     lnx["intelRdt"] = {{"enabled", false}};

@@ -65,6 +65,15 @@ Result<> join_namespaces(const InitArgs& a) {
     return {};
 }
 
+// Loads the filter; its notify listener, if any, goes to `wmrun create`, which hands it to the
+// agent at linux.seccomp.listenerPath. The init keeps no copy (it closes on exec anyway).
+Result<> load_and_pass_listener(int sync_fd, const SeccompProgram& filter) {
+    UniqueFd listener = WM_TRY(filter.load());
+    if (!listener) return {};
+    WM_CHECK(sync_send(sync_fd, SyncType::seccomp_listener));
+    return send_fd(sync_fd, listener.get(), "seccomp listener");
+}
+
 // `late_filter`: the seccomp program to load right before execve (with noNewPrivileges),
 // compiled here so that `start` does not wait for libseccomp.
 Result<std::string> setup(const InitArgs& a, OrderedJson& state,
@@ -100,10 +109,19 @@ Result<std::string> setup(const InitArgs& a, OrderedJson& state,
     WM_CHECK(apply_rlimits(proc));
     WM_CHECK(apply_process_attributes(proc, lnx));
     std::string exe = WM_TRY(find_executable(proc));
+    std::optional<SeccompProgram> filter;
+    if (lnx.seccomp) filter = WM_TRY(compile_seccomp(*lnx.seccomp));
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while still root.
-    if (lnx.seccomp && !proc.no_new_privileges) WM_CHECK(load_seccomp(*lnx.seccomp));
-    if (lnx.seccomp && proc.no_new_privileges) late_filter = WM_TRY(compile_seccomp(*lnx.seccomp));
+    if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(a.sync_fd, *filter));
     WM_CHECK(apply_identity(proc));
+    if (filter && proc.no_new_privileges) {
+        // A notify listener must reach `wmrun create` over the sync socket, which is gone
+        // after `ready`: such a filter is loaded now, as runc loads every filter.
+        if (filter->notify)
+            WM_CHECK(load_and_pass_listener(a.sync_fd, *filter));
+        else
+            late_filter = std::move(filter);
+    }
     if (::chdir(proc.cwd.c_str()) < 0) return sys_error("chdir", proc.cwd);
     return exe;
 }
@@ -200,19 +218,24 @@ void container_init(const InitArgs& args) {
     // Blocks until `start` opens the fifo for reading (runtime.md: start runs the program).
     std::string fifo = "/proc/self/fd/" + std::to_string(a.fifo_fd);
     int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || ::write(fd, "0", 1) != 1) {
+    if (fd < 0) {
         std::fprintf(stderr, "wmrun: init: open exec fifo: %s\n", std::strerror(errno));
+        ::_exit(1);
+    }
+    const Process& proc = *a.spec->process;
+    // startContainer hooks run in the container, after start and before the program; `start`
+    // waits for the byte below, so its poststart hooks come after these.
+    if (auto r = run_hooks(a.spec->hooks.start_container, state, "startContainer"); !r) {
+        std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());
+        ::_exit(1);
+    }
+    if (::write(fd, "0", 1) != 1) {
+        std::fprintf(stderr, "wmrun: init: write exec fifo: %s\n", std::strerror(errno));
         ::_exit(1);
     }
     ::close(fd);
     ::close(a.fifo_fd);
 
-    const Process& proc = *a.spec->process;
-    // startContainer hooks run in the container, after start and before the program.
-    if (auto r = run_hooks(a.spec->hooks.start_container, state, "startContainer"); !r) {
-        std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());
-        ::_exit(1);
-    }
     if (late_filter) {
         if (auto r = late_filter->load(); !r) {
             std::fprintf(stderr, "wmrun: init: %s\n", r.error().message().c_str());

@@ -4,12 +4,14 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -42,14 +44,96 @@ std::string id_map_text(const std::vector<IdMapping>& maps) {
     return out;
 }
 
+// An unprivileged caller may write only a map of its own id (one range of size 1) itself; any
+// other map needs the setuid newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
+bool needs_helper(const std::vector<IdMapping>& maps, unsigned own_id) {
+    if (::geteuid() == 0 || maps.empty()) return false;
+    return !(maps.size() == 1 && maps[0].size == 1 && maps[0].host_id == own_id);
+}
+
+std::string find_in_path(const std::string& tool) {
+    const char* env = ::getenv("PATH");
+    std::string path = env != nullptr && *env != '\0' ? env : "/usr/local/bin:/usr/bin:/bin";
+    path += ":/usr/sbin:/sbin";
+    for (std::size_t start = 0; start <= path.size();) {
+        std::size_t end = path.find(':', start);
+        if (end == std::string::npos) end = path.size();
+        std::string candidate = path.substr(start, end - start) + "/" + tool;
+        if (end > start && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+        start = end + 1;
+    }
+    return {};
+}
+
+// Runs newuidmap/newgidmap PID (container host size)... as runc does; its stderr becomes the
+// error's detail.
+Result<> run_map_helper(const std::string& tool, pid_t pid, const std::vector<IdMapping>& maps) {
+    std::string exe = find_in_path(tool);
+    if (exe.empty())
+        return fail(tool, std::to_string(pid),
+                    "a map beyond the caller's own id needs " + tool + " (package uidmap)", ENOENT);
+    std::vector<std::string> args = {exe, std::to_string(pid)};
+    for (const auto& m : maps)
+        for (auto v : {m.container_id, m.host_id, m.size})
+            args.push_back(std::to_string(v));
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) < 0) return sys_error("pipe", tool);
+    UniqueFd rd(out[0]), wr(out[1]);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
+    posix_spawn_file_actions_adddup2(&fa, wr.get(), 2);
+    pid_t child = 0;
+    int rc = ::posix_spawn(&child, exe.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return sys_error("spawn", exe, rc);
+    wr.reset();
+    std::string text = read_fd(rd.get(), tool).value_or("");
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+        text.pop_back();
+    return fail(tool, std::to_string(pid), text.empty() ? "failed" : text, EPERM);
+}
+
 Result<> write_id_maps(pid_t pid, const Linux& l, bool rootless) {
     std::string base = "/proc/" + std::to_string(pid);
-    if (rootless) WM_CHECK(write_file(base + "/setgroups", "deny"));
-    if (!l.uid_mappings.empty())
+    if (needs_helper(l.uid_mappings, ::geteuid()))
+        WM_CHECK(run_map_helper("newuidmap", pid, l.uid_mappings));
+    else if (!l.uid_mappings.empty())
         WM_CHECK(write_file(base + "/uid_map", id_map_text(l.uid_mappings)));
-    if (!l.gid_mappings.empty())
-        WM_CHECK(write_file(base + "/gid_map", id_map_text(l.gid_mappings)));
+    if (needs_helper(l.gid_mappings, ::getegid())) {
+        // newgidmap decides about setgroups itself (shadow refuses a deny written before it).
+        WM_CHECK(run_map_helper("newgidmap", pid, l.gid_mappings));
+    } else {
+        // The kernel lets an unprivileged writer map its own gid only with setgroups denied.
+        if (rootless || ::geteuid() != 0) WM_CHECK(write_file(base + "/setgroups", "deny"));
+        if (!l.gid_mappings.empty())
+            WM_CHECK(write_file(base + "/gid_map", id_map_text(l.gid_mappings)));
+    }
     return {};
+}
+
+// config-linux.md "The Container Process State": one message per connection to listenerPath,
+// the JSON with the listener as SCM_RIGHTS on its first sendmsg, then the connection closes.
+Result<> send_seccomp_listener(const Seccomp& s, const OrderedJson& state, pid_t pid,
+                               int listener) {
+    OrderedJson msg;
+    msg["ociVersion"] = state.value("ociVersion", "");
+    msg["fds"] = {"seccompFd"};
+    msg["pid"] = pid;
+    msg["metadata"] = s.listener_metadata;
+    msg["state"] = state;
+    auto sock = connect_unix(s.listener_path);
+    if (!sock) return std::unexpected(with_context(sock.error(), "seccomp listenerPath"));
+    return send_fd(sock->get(), listener, "seccomp state", msg.dump());
 }
 
 Result<> write_time_offsets(pid_t pid, const Linux& l) {
@@ -216,26 +300,31 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
     if (lnx.has_namespace(NamespaceType::time))
         WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
-    {
-        // runtime.md: prestart and createRuntime run after the namespaces exist and before the
-        // init builds its root filesystem; createContainer follows inside the container.
-        ContainerState hook_state;
-        hook_state.id = o.id;
-        hook_state.oci_version = spec.oci_version;
-        hook_state.pid = static_cast<pid_t>(pid);
-        hook_state.bundle = bundle;
-        hook_state.rootfs = rootfs;
-        hook_state.annotations = spec.annotations;
-        auto doc = state_json(hook_state, Status::creating);
-        WM_CHECK(run_hooks(spec.hooks.prestart, doc, "prestart"));
-        WM_CHECK(run_hooks(spec.hooks.create_runtime, doc, "createRuntime"));
-    }
+    ContainerState hook_state;
+    hook_state.id = o.id;
+    hook_state.oci_version = spec.oci_version;
+    hook_state.pid = static_cast<pid_t>(pid);
+    hook_state.bundle = bundle;
+    hook_state.rootfs = rootfs;
+    hook_state.annotations = spec.annotations;
+    // runtime.md: prestart and createRuntime run after the namespaces exist and before the
+    // init builds its root filesystem; createContainer follows inside the container.
+    auto creating = state_json(hook_state, Status::creating);
+    WM_CHECK(run_hooks(spec.hooks.prestart, creating, "prestart"));
+    WM_CHECK(run_hooks(spec.hooks.create_runtime, creating, "createRuntime"));
     WM_CHECK(sync_send(parent_sock.get(), SyncType::go, nullptr, static_cast<int>(pid)));
 
-    Error child_error;
-    auto reply = WM_TRY(sync_recv(parent_sock.get(), &child_error, "container init"));
-    if (reply == SyncType::error) return std::unexpected(child_error);
-    if (reply != SyncType::ready) return fail("create", o.id, "unexpected message from init");
+    for (;;) {
+        Error child_error;
+        auto reply = WM_TRY(sync_recv(parent_sock.get(), &child_error, "container init"));
+        if (reply == SyncType::error) return std::unexpected(child_error);
+        if (reply == SyncType::ready) break;
+        if (reply != SyncType::seccomp_listener || !lnx.seccomp)
+            return fail("create", o.id, "unexpected message from init");
+        UniqueFd listener(WM_TRY(recv_fd(parent_sock.get(), "seccomp listener")));
+        WM_CHECK(
+            send_seccomp_listener(*lnx.seccomp, creating, static_cast<pid_t>(pid), listener.get()));
+    }
 
     ContainerState state;
     state.id = o.id;

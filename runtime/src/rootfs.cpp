@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -141,17 +143,24 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
     } else {
         auto target = WM_TRY(ensure_in_root(rootfd, dest, true));
         auto made = new_filesystem(type, m.source, opts, dest);
-        if (!made && type == "sysfs" && (made.error().err == EPERM || made.error().err == EACCES) &&
-            ctx.user_namespace) {
-            // A user namespace without its own network namespace may not mount sysfs; runc
-            // binds the host's read-only instead.
-            log::debug("sysfs mount refused; binding /sys read-only");
-            made = clone_tree(AT_FDCWD, "/sys", true, dest);
-            if (made)
-                WM_CHECK(set_attrs(
-                    made->get(), dest,
-                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0,
-                    0, true));
+        bool refused = !made && (made.error().err == EPERM || made.error().err == EACCES);
+        if (refused && ctx.user_namespace) {
+            // A user namespace may not mount sysfs without owning the network namespace, nor
+            // cgroup2 without owning a cgroup namespace, nor mqueue without owning the IPC
+            // namespace; runc binds the host's instead (read-only for sysfs and cgroup).
+            const char* host = type == "sysfs"     ? "/sys"
+                               : type == "cgroup2" ? "/sys/fs/cgroup"
+                               : type == "mqueue"  ? "/dev/mqueue"
+                                                   : nullptr;
+            if (host != nullptr) {
+                log::debug(fmt::format("{} mount refused; binding the host's {}", type, host));
+                made = clone_tree(AT_FDCWD, host, true, dest);
+                unsigned long long ro = type == "mqueue" ? 0 : MOUNT_ATTR_RDONLY;
+                if (made)
+                    WM_CHECK(set_attrs(
+                        made->get(), dest,
+                        ro | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, true));
+            }
         }
         if (!made && type == "devpts" && made.error().err == EINVAL) {
             // gid=5 is not mapped in every user namespace; runc retries without it.

@@ -29,8 +29,7 @@ Result<std::uint32_t> action(const std::string& name, std::optional<unsigned> er
     if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_ret.value_or(default_errno));
     if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
     if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
-    if (name == "SCMP_ACT_NOTIFY")
-        return fail("seccomp", name, "the notify listener is not supported yet", ENOTSUP);
+    if (name == "SCMP_ACT_NOTIFY") return SCMP_ACT_NOTIFY;
     return fail("seccomp", name, "unknown action", EINVAL);
 }
 
@@ -109,6 +108,11 @@ Result<SeccompProgram> compile_seccomp(const Seccomp& s) {
     if (size < 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0)
         return fail("seccomp_export_bpf", "", "unexpected program size", EINVAL);
     SeccompProgram out;
+    out.notify = def == SCMP_ACT_NOTIFY;
+    for (const auto& sc : s.syscalls)
+        out.notify = out.notify || sc.action == "SCMP_ACT_NOTIFY";
+    // The kernel makes the listener only when asked; a filter without a notify rule gets none.
+    if (out.notify) out.flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     out.filter.resize(static_cast<std::size_t>(size) / sizeof(sock_filter));
     if (::pread(mem.get(), out.filter.data(), static_cast<std::size_t>(size), 0) != size)
         return sys_error("read", "seccomp program");
@@ -120,16 +124,18 @@ Result<SeccompProgram> compile_seccomp(const Seccomp& s) {
     return out;
 }
 
-Result<> SeccompProgram::load() const {
+Result<UniqueFd> SeccompProgram::load() const {
     sock_fprog prog{static_cast<unsigned short>(filter.size()),
                     const_cast<sock_filter*>(filter.data())};
-    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0)
-        return sys_error("seccomp", "SECCOMP_SET_MODE_FILTER");
-    return {};
+    long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (rc < 0) return sys_error("seccomp", "SECCOMP_SET_MODE_FILTER");
+    // With NEW_LISTENER the return value is the listener fd (close-on-exec), else 0.
+    return notify ? UniqueFd(static_cast<int>(rc)) : UniqueFd();
 }
 
 Result<> load_seccomp(const Seccomp& s) {
-    return WM_TRY(compile_seccomp(s)).load();
+    WM_CHECK(WM_TRY(compile_seccomp(s)).load());
+    return {};
 }
 
 }  // namespace wmrun::runtime

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "wmrun/base/error.hpp"
+#include "wmrun/base/unique_fd.hpp"
 #include "wmrun/runtime/spec.hpp"
 
 namespace wmrun::runtime {
@@ -15,14 +16,16 @@ namespace wmrun::runtime {
 // container engine's default profile takes milliseconds).
 struct SeccompProgram {
     std::vector<sock_filter> filter;
-    unsigned flags = 0;  // SECCOMP_FILTER_FLAG_*
-    Result<> load() const;
+    unsigned flags = 0;   // SECCOMP_FILTER_FLAG_*
+    bool notify = false;  // an action is SCMP_ACT_NOTIFY: the load makes a listener
+    // Loads the filter into the calling thread; returns the notify listener fd, if any.
+    Result<UniqueFd> load() const;
 };
 Result<SeccompProgram> compile_seccomp(const Seccomp& s);
 
 // Compiles and loads the filter. Syscall names unknown for the architecture are skipped with a
-// debug log, as runc does. The notify listener (SCMP_ACT_NOTIFY) is not sent anywhere yet: such a
-// profile is refused rather than silently weakened.
+// debug log, as runc does. A notify listener is closed: its syscalls then fail with ENOSYS (the
+// container init passes its listener on with compile_seccomp + load instead).
 Result<> load_seccomp(const Seccomp& s);
 
 }  // namespace wmrun::runtime

@@ -73,9 +73,10 @@ Result<UniqueFd> connect_unix(const std::string& path) {
     return sock;
 }
 
-Result<> send_fd(int sock, int fd, const char* what) {
-    char data = 'F';
-    iovec iov{&data, 1};
+Result<> send_fd(int sock, int fd, const char* what, std::string_view payload) {
+    char one = 'F';
+    if (payload.empty()) payload = std::string_view(&one, 1);
+    iovec iov{const_cast<char*>(payload.data()), payload.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -87,7 +88,18 @@ Result<> send_fd(int sock, int fd, const char* what) {
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    if (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return sys_error("send " + std::string(what), "");
+    ssize_t n;
+    do {
+        n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return sys_error("send " + std::string(what), "");
+    // A stream socket may take the payload in parts; the rest goes without the fd.
+    for (auto rest = payload.substr(static_cast<std::size_t>(n)); !rest.empty();) {
+        n = ::send(sock, rest.data(), rest.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return sys_error("send " + std::string(what), "");
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
     return {};
 }
 

@@ -3,13 +3,16 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/base/unique_fd.hpp"
 
 namespace wmrun::runtime {
 
-enum class SyncType : int { go = 1, ready = 2, error = 3 };
+// seccomp_listener: the next message carries the init's seccomp notify fd (SCM_RIGHTS).
+// child_pid: the host pid of a process forked on the sender's behalf rides in `value`.
+enum class SyncType : int { go = 1, ready = 2, error = 3, seccomp_listener = 4, child_pid = 5 };
 
 // `value` rides along with `go` (the init's pid as the host sees it).
 Result<> sync_send(int fd, SyncType type, const Error* error = nullptr, int value = 0);
@@ -19,8 +22,10 @@ Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer, int* valu
 // A connected stream socket to a unix socket path (--console-socket, --pidfd-socket).
 Result<UniqueFd> connect_unix(const std::string& path);
 
-// Passing an fd over a unix socket with SCM_RIGHTS (console master, pidfd).
-Result<> send_fd(int sock, int fd, const char* what);
+// Passing an fd over a unix socket with SCM_RIGHTS (console master, pidfd). `payload` goes with
+// it (one byte if empty); the fd rides on the first sendmsg, as the runtime spec asks of the
+// seccomp container process state.
+Result<> send_fd(int sock, int fd, const char* what, std::string_view payload = {});
 Result<int> recv_fd(int sock, const char* what);
 
 }  // namespace wmrun::runtime

@@ -547,3 +547,151 @@ def test_exec_cannot_overwrite_the_runtime_through_proc_self_exe(runtime, bundle
     assert "OPENED" in attack.stdout, attack.stdout + attack.stderr
     assert "WROTE" not in attack.stdout
     assert sha256(binary) == digest
+
+
+# --- the seccomp notify listener ------------------------------------------------------------
+
+# <linux/seccomp.h>: _IOWR('!', 0, struct seccomp_notif) and _IOWR('!', 1, seccomp_notif_resp).
+SECCOMP_NOTIF_SIZE = 80      # id u64, pid u32, flags u32, seccomp_data (nr, arch, ip, args[6])
+SECCOMP_NOTIF_RESP_SIZE = 24  # id u64, val s64, error s32, flags u32
+SECCOMP_IOCTL_NOTIF_RECV = (3 << 30) | (SECCOMP_NOTIF_SIZE << 16) | (ord("!") << 8) | 0
+SECCOMP_IOCTL_NOTIF_SEND = (3 << 30) | (SECCOMP_NOTIF_RESP_SIZE << 16) | (ord("!") << 8) | 1
+NR_MKDIR, NR_MKDIRAT = 83, 258
+
+
+class ListenerAgent:
+    """A seccomp agent: takes one connection on a unix socket, receives the listener fd with
+    the container process state, then answers notifications with ioctls on that fd."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+        self.path = str(path)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        self.server.settimeout(20)
+        self.fd = None
+        self.state = None
+        self.fds_received = 0
+        self.error = None
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        import socket
+        try:
+            conn, _ = self.server.accept()
+            with conn:
+                conn.settimeout(20)
+                data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+                chunks = [data]
+                while True:  # one message per connection: the runtime closes it when done
+                    more = conn.recv(65536)
+                    if not more:
+                        break
+                    chunks.append(more)
+            self.fds_received = len(fds)
+            self.fd = fds[0] if fds else None
+            for extra in fds[1:]:
+                os.close(extra)
+            self.state = json.loads(b"".join(chunks))
+        except Exception as e:  # reported by wait()
+            self.error = e
+
+    def wait(self, timeout=20):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the runtime never connected to listenerPath"
+        assert self.error is None, repr(self.error)
+        return self.state
+
+    def receive(self, timeout=10):
+        """The next notification as (id, pid, syscall nr), waiting up to timeout."""
+        import fcntl
+        import select
+        import struct
+        p = select.poll()
+        p.register(self.fd, select.POLLIN)
+        assert p.poll(timeout * 1000), "no notification arrived"
+        buf = bytearray(SECCOMP_NOTIF_SIZE)
+        fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_RECV, buf)
+        nid, pid, _flags, nr = struct.unpack_from("=QIIi", buf)
+        return nid, pid, nr
+
+    def answer_error(self, nid, err):
+        import fcntl
+        import struct
+        resp = bytearray(struct.pack("=Qqil", nid, 0, -err, 0)[:SECCOMP_NOTIF_RESP_SIZE])
+        fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_SEND, resp)
+
+    def close(self):
+        self.server.close()
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def notify_profile(listener, metadata):
+    return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "listenerPath": str(listener), "listenerMetadata": metadata,
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+
+
+def process_state_letter(pid):
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_seccomp_notify_listener_gets_the_fd_and_answers(runtime, bundle, tmp_path,
+                                                         no_new_privileges):
+    agent = ListenerAgent(tmp_path / "agent.sock")
+    try:
+        bundle.config["linux"]["seccomp"] = notify_profile(agent.path, "tenant=a;policy=deny")
+        bundle.config["process"]["noNewPrivileges"] = no_new_privileges
+        bundle.config["annotations"] = {"org.example.team": "blue"}
+        bundle.set(args=["sh", "-c", "echo started > /tmp/started; mkdir /tmp/notified; "
+                                     "echo rc=$? > /tmp/result"], readonly=False)
+        cid = runtime.new_id()
+        run = runtime.spawn(["run", "--bundle", bundle.path, cid])
+        state = agent.wait()
+        assert agent.fds_received == 1 and agent.fd is not None
+        assert state["fds"] == ["seccompFd"]
+        assert state["metadata"] == "tenant=a;policy=deny"
+        assert state["ociVersion"] == bundle.config["ociVersion"]
+        assert state["state"]["id"] == cid
+        assert state["state"]["status"] == "creating"
+        assert state["state"]["bundle"] == str(bundle.path)
+        assert state["state"]["annotations"] == {"org.example.team": "blue"}
+        assert state["pid"] == state["state"]["pid"] > 0
+
+        nid, pid, nr = agent.receive()
+        assert nr in (NR_MKDIR, NR_MKDIRAT)
+        # The caller is the container's (the shell's mkdir child, or the shell itself).
+        init = runtime.state(cid)["pid"]
+        ppid = next(int(line.split()[1]) for line in
+                    Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("PPid:"))
+        assert init in (pid, ppid)
+        assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/{init}/ns/mnt")
+        # The call waits for the agent: the shell has not gone on to write its result.
+        time.sleep(0.3)
+        assert (bundle.rootfs / "tmp" / "started").exists()
+        assert not (bundle.rootfs / "tmp" / "result").exists()
+        assert process_state_letter(pid) == "S"
+        agent.answer_error(nid, errno.ETXTBSY)
+        assert run.wait(timeout=20) == 0, run.stderr_path.read_text()
+        assert (bundle.rootfs / "tmp" / "result").read_text() == "rc=1\n"
+        assert os.strerror(errno.ETXTBSY) in run.stderr_path.read_text()
+        assert not (bundle.rootfs / "tmp" / "notified").exists()
+    finally:
+        agent.close()
+
+
+def test_seccomp_notify_without_an_agent_fails_create(runtime, bundle, tmp_path):
+    # config-linux.md: if sending to listenerPath fails, the runtime must generate an error.
+    bundle.config["linux"]["seccomp"] = notify_profile(tmp_path / "nobody.sock", "")
+    bundle.set(args=["true"])
+    cid = runtime.new_id()
+    res = runtime.run(["run", "--bundle", bundle.path, cid], check=False)
+    assert res.returncode != 0
+    assert "nobody.sock" in res.stderr and "listenerPath" in res.stderr, res.stderr
+    assert cid not in runtime.list_ids()
