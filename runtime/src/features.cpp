@@ -53,6 +53,12 @@ OrderedJson features() {
     lnx["selinux"] = {{"enabled", false}};
     lnx["intelRdt"] = {{"enabled", false}};
     lnx["mountExtensions"] = {{"idmap", {{"enabled", true}}}};
+    lnx["memoryPolicy"] = {
+        {"modes",
+         {"MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+          "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"}},
+        {"flags", {"MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"}}};
+    lnx["netDevices"] = {{"enabled", true}};
     f["linux"] = lnx;
     f["annotations"] = {{"org.opencontainers.runtime-spec.features.version", "1.3.0"},
                         {"io.github.wmrun.version", WMRUN_VERSION},

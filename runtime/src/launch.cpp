@@ -19,6 +19,7 @@
 #include "cgroup_setup.hpp"
 #include "hooks.hpp"
 #include "init.hpp"
+#include "net_devices.hpp"
 #include "notify_socket.hpp"
 #include "sync.hpp"
 #include "wmrun/base/fs.hpp"
@@ -186,6 +187,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     const Linux& lnx = *spec.linux_;
     if (!lnx.has_namespace(NamespaceType::mount))
         return fail("create", o.id, "a mount namespace is required");
+    if (!lnx.net_devices.empty() && !lnx.has_namespace(NamespaceType::network))
+        return fail("create", o.id, "linux.netDevices needs a network namespace");
     std::string rootfs =
         spec.root->path[0] == '/' ? spec.root->path : bundle + "/" + spec.root->path;
     struct stat st {};
@@ -300,6 +303,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
     if (lnx.has_namespace(NamespaceType::time))
         WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
+    WM_CHECK(move_net_devices(static_cast<pid_t>(pid), lnx.net_devices));
     ContainerState hook_state;
     hook_state.id = o.id;
     hook_state.oci_version = spec.oci_version;

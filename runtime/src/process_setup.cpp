@@ -27,6 +27,7 @@
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/path.hpp"
 #include "wmrun/base/syscall.hpp"
+#include "wmrun/base/text.hpp"
 
 namespace wmrun::runtime {
 
@@ -128,7 +129,62 @@ Result<> apply_rlimits(const Process& p) {
     return {};
 }
 
+namespace {
+
+// "0-3,7" -> a node mask for set_mempolicy(2), and the number of bits it spans.
+Result<std::pair<std::vector<unsigned long>, unsigned long>> node_mask(const std::string& list) {
+    constexpr unsigned kMaxNode = 1024;
+    constexpr unsigned kBits = 8 * sizeof(unsigned long);
+    std::vector<unsigned long> mask(kMaxNode / kBits, 0);
+    unsigned long highest = 0;
+    for (const auto& part : split(list, ',')) {
+        auto dash = part.find('-');
+        char* end = nullptr;
+        unsigned long lo = std::strtoul(part.c_str(), &end, 10), hi = lo;
+        bool ok = !part.empty() && end != part.c_str();
+        if (dash != std::string::npos) {
+            const char* second = part.c_str() + dash + 1;
+            hi = std::strtoul(second, &end, 10);
+            ok = ok && end != second;
+        }
+        if (!ok || *end != '\0' || hi < lo || hi >= kMaxNode)
+            return fail("memoryPolicy", list, "invalid node list", EINVAL);
+        for (unsigned long n = lo; n <= hi; ++n)
+            mask[n / kBits] |= 1UL << (n % kBits);
+        highest = std::max(highest, hi);
+    }
+    return std::pair{std::move(mask), highest + 2};  // maxnode counts one past the last bit
+}
+
+Result<> apply_memory_policy(const MemoryPolicy& m) {
+    static const std::pair<std::string_view, int> modes[] = {{"MPOL_DEFAULT", 0},
+                                                             {"MPOL_PREFERRED", 1},
+                                                             {"MPOL_BIND", 2},
+                                                             {"MPOL_INTERLEAVE", 3},
+                                                             {"MPOL_LOCAL", 4},
+                                                             {"MPOL_PREFERRED_MANY", 5},
+                                                             {"MPOL_WEIGHTED_INTERLEAVE", 6}};
+    int mode = 0;
+    for (auto [name, value] : modes)
+        if (m.mode == name) mode = value;
+    for (const auto& f : m.flags) {
+        if (f == "MPOL_F_STATIC_NODES") mode |= 1 << 15;
+        if (f == "MPOL_F_RELATIVE_NODES") mode |= 1 << 14;
+        if (f == "MPOL_F_NUMA_BALANCING") mode |= 1 << 13;
+    }
+    std::pair<std::vector<unsigned long>, unsigned long> nodes;
+    if (!m.nodes.empty()) nodes = WM_TRY(node_mask(m.nodes));
+    if (::syscall(SYS_set_mempolicy, mode, nodes.first.empty() ? nullptr : nodes.first.data(),
+                  nodes.second) < 0)
+        return sys_error("set_mempolicy", m.mode + (m.nodes.empty() ? "" : " " + m.nodes));
+    return {};
+}
+
+}  // namespace
+
 Result<> apply_process_attributes(const Process& p, const Linux& l) {
+    // runtime-spec 1.3: the policy every process of the container starts with.
+    if (l.memory_policy) WM_CHECK(apply_memory_policy(*l.memory_policy));
     if (p.oom_score_adj) {
         WM_CHECK(write_file("/proc/self/oom_score_adj", std::to_string(*p.oom_score_adj)));
     }
