@@ -69,6 +69,12 @@ Result<bool> LayerWriter::remove_existing(int parent, const std::string& base, b
     }
     if (S_ISDIR(st.st_mode)) {
         if (keep_dir) return true;
+        // Members' parents come from the cache, which then holds this dir's parent, not a dir
+        // at or below it; any other caller's removal could orphan the cached dir.
+        if (parent != cached_fd_.get()) {
+            cached_parent_.clear();
+            cached_fd_.reset();
+        }
         WM_CHECK(remove_all(at_path(parent, base)));
         return false;
     }
@@ -117,11 +123,30 @@ Result<> LayerWriter::hardlink(int parent, const std::string& base, const char* 
     return {};
 }
 
-Result<> LayerWriter::write_data(archive* a, int parent, const std::string& base,
-                                 const std::string& shown) {
-    UniqueFd fd(
-        ::openat(parent, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+Result<int> LayerWriter::parent_dir(const std::vector<std::string>& comps) {
+    std::string key = join_components(comps, comps.size() - 1);
+    if (cached_fd_ && key == cached_parent_) return cached_fd_.get();
+    cached_fd_ = WM_TRY(open_dir_below(root_, comps, comps.size() - 1, true, where_));
+    cached_parent_ = std::move(key);
+    return cached_fd_.get();
+}
+
+Result<> LayerWriter::regular_file(archive* a, archive_entry* e, int parent,
+                                   const std::string& base, const std::string& shown) {
+    constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    // Create first: a name taken by an earlier member is rare, so the stat that clears it is
+    // paid only then.
+    UniqueFd fd(::openat(parent, base.c_str(), kFlags, 0600));
+    if (!fd && errno == EEXIST) {
+        WM_CHECK(remove_existing(parent, base, false, shown));
+        fd.reset(::openat(parent, base.c_str(), kFlags, 0600));
+    }
     if (!fd) return sys_error("create", where_ + ": " + shown);
+    WM_CHECK(write_data(a, e, fd.get(), shown));
+    return metadata(e, fd.get(), parent, base, shown, false);
+}
+
+Result<> LayerWriter::write_data(archive* a, archive_entry* e, int fd, const std::string& shown) {
     const void* buf = nullptr;
     std::size_t size = 0;
     la_int64_t offset = 0;
@@ -135,7 +160,7 @@ Result<> LayerWriter::write_data(archive* a, int parent, const std::string& base
         std::size_t left = size;
         off_t at = offset;
         while (left > 0) {
-            ssize_t n = ::pwrite(fd.get(), p, left, at);
+            ssize_t n = ::pwrite(fd, p, left, at);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 return sys_error("write", where_ + ": " + shown);
@@ -146,38 +171,51 @@ Result<> LayerWriter::write_data(archive* a, int parent, const std::string& base
         }
         end = std::max(end, at);
     }
-    if (::ftruncate(fd.get(), end) < 0) return sys_error("truncate", where_ + ": " + shown);
+    // A sparse file ending in a hole: its last data block ends before its size.
+    off_t want = archive_entry_size_is_set(e) ? std::max<off_t>(end, archive_entry_size(e)) : end;
+    if (want > end && ::ftruncate(fd, want) < 0)
+        return sys_error("truncate", where_ + ": " + shown);
     return {};
 }
 
-Result<> LayerWriter::metadata(archive_entry* e, int parent, const std::string& base,
+Result<> LayerWriter::metadata(archive_entry* e, int fd, int parent, const std::string& base,
                                const std::string& shown, bool is_symlink) {
     const char* name = base.c_str();
     std::string err_at = where_ + ": " + shown;
+    auto uid = static_cast<uid_t>(archive_entry_uid(e));
+    auto gid = static_cast<gid_t>(archive_entry_gid(e));
+    mode_t mode = archive_entry_perm(e) & 07777;
     // Order matters: chown clears set-id bits and security.capability, so mode and xattrs
     // come after it.
-    if (::fchownat(parent, name, archive_entry_uid(e), archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) <
-        0)
-        return sys_error("chown", err_at);
-    if (!is_symlink && ::fchmodat(parent, name, archive_entry_perm(e) & 07777, 0) < 0)
-        return sys_error("chmod", err_at);
-    std::string full = at_path(parent, base);
+    int r =
+        fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return sys_error("chown", err_at);
+    if (!is_symlink) {
+        r = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(parent, name, mode, 0);
+        if (r < 0) return sys_error("chmod", err_at);
+    }
     archive_entry_xattr_reset(e);
     const char* xname = nullptr;
     const void* value = nullptr;
     std::size_t size = 0;
+    std::string full;
     while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
         if (xname == nullptr || is_overlay_xattr(xname)) continue;
-        if (::lsetxattr(full.c_str(), xname, value, size, 0) < 0)
-            return sys_error(std::string("setxattr ") + xname, err_at);
+        if (fd >= 0) {
+            r = ::fsetxattr(fd, xname, value, size, 0);
+        } else {
+            if (full.empty()) full = at_path(parent, base);
+            r = ::lsetxattr(full.c_str(), xname, value, size, 0);
+        }
+        if (r < 0) return sys_error(std::string("setxattr ") + xname, err_at);
     }
     timespec ts[2];
     ts[1] = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
     ts[0] = archive_entry_atime_is_set(e)
                 ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)}
                 : ts[1];
-    if (::utimensat(parent, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-        return sys_error("utimensat", err_at);
+    r = fd >= 0 ? ::futimens(fd, ts) : ::utimensat(parent, name, ts, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return sys_error("utimensat", err_at);
     return {};
 }
 
@@ -199,20 +237,22 @@ Result<> LayerWriter::apply(archive* a, archive_entry* e) {
         return {};
     }
     const std::string& base = comps.back();
-    auto parent = WM_TRY(open_dir_below(root_, comps, comps.size() - 1, true, where_));
+    int parent = WM_TRY(parent_dir(comps));
 
-    if (starts_with(base, kWhiteoutPrefix)) return whiteout(parent.get(), base, shown);
-    if (link != nullptr) return hardlink(parent.get(), base, link, shown, comps);
+    if (starts_with(base, kWhiteoutPrefix)) return whiteout(parent, base, shown);
+    if (link != nullptr) return hardlink(parent, base, link, shown, comps);
 
     switch (type) {
         case AE_IFREG:
-            WM_CHECK(remove_existing(parent.get(), base, false, shown));
-            WM_CHECK(write_data(a, parent.get(), base, shown));
-            break;
+            return regular_file(a, e, parent, base, shown);
         case AE_IFDIR: {
-            bool kept = WM_TRY(remove_existing(parent.get(), base, true, shown));
-            if (!kept && ::mkdirat(parent.get(), base.c_str(), 0700) < 0)
-                return sys_error("mkdir", where_ + ": " + shown);
+            // mkdir first; only a taken name needs the stat (an existing dir is kept).
+            if (::mkdirat(parent, base.c_str(), 0700) < 0) {
+                if (errno != EEXIST) return sys_error("mkdir", where_ + ": " + shown);
+                bool kept = WM_TRY(remove_existing(parent, base, true, shown));
+                if (!kept && ::mkdirat(parent, base.c_str(), 0700) < 0)
+                    return sys_error("mkdir", where_ + ": " + shown);
+            }
             dir_times_.push_back({comps, {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}});
             break;
         }
@@ -223,10 +263,13 @@ Result<> LayerWriter::apply(archive* a, archive_entry* e) {
             if (symlink_escapes(comps, target))
                 return fail("unpack", where_,
                             shown + ": symlink to \"" + target + "\" leads out of the layer");
-            WM_CHECK(remove_existing(parent.get(), base, false, shown));
-            if (::symlinkat(target, parent.get(), base.c_str()) < 0)
-                return sys_error("symlink", where_ + ": " + shown);
-            return metadata(e, parent.get(), base, shown, true);
+            if (::symlinkat(target, parent, base.c_str()) < 0) {
+                if (errno != EEXIST) return sys_error("symlink", where_ + ": " + shown);
+                WM_CHECK(remove_existing(parent, base, false, shown));
+                if (::symlinkat(target, parent, base.c_str()) < 0)
+                    return sys_error("symlink", where_ + ": " + shown);
+            }
+            return metadata(e, -1, parent, base, shown, true);
         }
         case AE_IFCHR:
         case AE_IFBLK:
@@ -234,14 +277,14 @@ Result<> LayerWriter::apply(archive* a, archive_entry* e) {
                 return fail("unpack", where_, shown + ": device nodes need root");
             [[fallthrough]];
         case AE_IFIFO:
-            WM_CHECK(remove_existing(parent.get(), base, false, shown));
-            if (::mknodat(parent.get(), base.c_str(), type | 0600, archive_entry_rdev(e)) < 0)
+            WM_CHECK(remove_existing(parent, base, false, shown));
+            if (::mknodat(parent, base.c_str(), type | 0600, archive_entry_rdev(e)) < 0)
                 return sys_error("mknod", where_ + ": " + shown);
             break;
         default:
             return fail("unpack", where_, shown + ": unsupported member type");
     }
-    return metadata(e, parent.get(), base, shown, false);
+    return metadata(e, -1, parent, base, shown, false);
 }
 
 Result<> LayerWriter::finish() {

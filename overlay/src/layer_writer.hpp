@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "wmrun/base/error.hpp"
+#include "wmrun/base/unique_fd.hpp"
 #include "wmrun/overlay/unpack.hpp"
 
 struct archive;
@@ -41,9 +42,16 @@ class LayerWriter {
     Result<> whiteout(int parent, const std::string& base, const std::string& shown);
     Result<> hardlink(int parent, const std::string& base, const char* target,
                       const std::string& shown, const std::vector<std::string>& comps);
-    Result<> write_data(archive* a, int parent, const std::string& base, const std::string& shown);
-    Result<> metadata(archive_entry* e, int parent, const std::string& base,
+    Result<> regular_file(archive* a, archive_entry* e, int parent, const std::string& base,
+                          const std::string& shown);
+    Result<> write_data(archive* a, archive_entry* e, int fd, const std::string& shown);
+    // Owner, mode, xattrs and times: through the open file's fd when there is one, else by
+    // name under the parent (symlinks, devices, fifos).
+    Result<> metadata(archive_entry* e, int fd, int parent, const std::string& base,
                       const std::string& shown, bool is_symlink);
+    // The parent dir of a member, made as needed; cached, as tar members come grouped by
+    // directory. Valid until the next call or remove_existing.
+    Result<int> parent_dir(const std::vector<std::string>& comps);
     // Clears the name for a new member; true when an existing directory was kept instead.
     Result<bool> remove_existing(int parent, const std::string& base, bool keep_dir,
                                  const std::string& shown);
@@ -54,6 +62,8 @@ class LayerWriter {
     std::string where_;
     std::vector<DirTime> dir_times_;
     std::optional<Meta> root_meta_;
+    std::string cached_parent_;
+    UniqueFd cached_fd_;
 };
 
 }  // namespace wmrun::overlay::detail

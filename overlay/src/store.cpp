@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <thread>
 
+#include "import_stage.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json.hpp"
 #include "wmrun/base/text.hpp"
@@ -103,36 +105,6 @@ Result<UniqueFd> Store::lock(int operation) const {
     return fd;
 }
 
-Result<> Store::put_blob(const std::string& src, const Descriptor& d) const {
-    std::string dst = blob_path(d.digest);
-    if (path_exists(dst)) return {};  // verified when it was written
-    std::string tmp = root_ + "/blobs/" + std::string(d.digest.algorithm_name()) + "/.tmp-XXXXXX";
-    UniqueFd out(::mkostemp(tmp.data(), O_CLOEXEC));
-    if (!out) return sys_error("mkstemp", tmp);
-    auto cleanup = [&](auto err) {
-        ::unlink(tmp.c_str());
-        return err;
-    };
-    auto in = open_file(src, O_RDONLY);
-    if (!in) return cleanup(std::unexpected(in.error()));
-    BlobVerifier v(d.digest, d.size, src);
-    std::string buf(256 * 1024, '\0');
-    for (;;) {
-        ssize_t n = ::read(in->get(), buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return cleanup(sys_error("read", src));
-        if (n == 0) break;
-        if (auto r = v.update(buf.data(), static_cast<std::size_t>(n)); !r) return cleanup(r);
-        if (auto r = write_all(out.get(), {buf.data(), static_cast<std::size_t>(n)}, tmp); !r)
-            return cleanup(r);
-    }
-    if (auto r = v.finish(); !r) return cleanup(r);
-    if (::fchmod(out.get(), 0444) < 0 || ::fsync(out.get()) < 0)
-        return cleanup(sys_error("fsync", tmp));
-    if (::rename(tmp.c_str(), dst.c_str()) < 0) return cleanup(sys_error("rename", dst));
-    return fsync_dir(root_ + "/blobs/" + std::string(d.digest.algorithm_name()));
-}
-
 Result<ImageRecord> Store::import(const std::string& source, const ImportOptions& opt) {
     auto guard = WM_TRY(lock(LOCK_SH));
     struct stat st {};
@@ -152,34 +124,48 @@ Result<ImageRecord> Store::import(const std::string& source, const ImportOptions
         return fail("import image", source, "the image has no ref name; give it a name");
     WM_CHECK(check_name(rec.name));
 
-    // Everything was validated above; from here on the store changes.
-    WM_CHECK(put_blob(layout.blob_path(img.manifest_descriptor.digest), img.manifest_descriptor));
-    WM_CHECK(put_blob(layout.blob_path(img.manifest.config.digest), img.manifest.config));
+    // Everything was validated above; from here on the store changes, under temp names until
+    // Staging::commit.
+    detail::Staging staging(root_);
+    for (const Descriptor* d : {&img.manifest_descriptor, &img.manifest.config})
+        if (!path_exists(blob_path(d->digest)))
+            WM_CHECK(staging.copy_blob(layout.blob_path(d->digest), *d, blob_path(d->digest)));
 
+    // Each blob is read once: verified, copied when the store lacks it and unpacked when the
+    // layer is missing. A blob or diff-id listed twice (empty layers often are) is done once.
+    std::vector<detail::LayerTask> tasks;
+    std::set<std::string> blobs_seen, layers_seen;
     ImportProgress p;
     p.layers_total = img.manifest.layers.size();
-    for (const auto& l : img.manifest.layers)
-        p.bytes_total += static_cast<std::uint64_t>(l.size);
+    for (std::size_t i = 0; i < img.manifest.layers.size(); ++i) {
+        const Descriptor& layer = img.manifest.layers[i];
+        const Digest& diff_id = img.config.diff_ids[i];
+        p.bytes_total += static_cast<std::uint64_t>(layer.size);
+        detail::LayerTask t{layer, diff_id, layout.blob_path(layer.digest), {}, {}};
+        if (blobs_seen.insert(layer.digest.str()).second && !path_exists(blob_path(layer.digest)))
+            t.blob_dst = blob_path(layer.digest);
+        struct stat lst {};
+        std::string dir = layer_path(diff_id);
+        bool have_layer = ::lstat(dir.c_str(), &lst) == 0 && S_ISDIR(lst.st_mode);
+        if (layers_seen.insert(diff_id.hex).second && !have_layer) t.layer_dst = dir;
+        if (t.layer_dst.empty() && t.blob_dst.empty()) continue;
+        if (t.blob_dst.empty()) t.source = blob_path(layer.digest);
+        tasks.push_back(std::move(t));
+    }
+
     RateClock clock;
-    auto report = [&] {
+    auto report = [&](std::uint64_t bytes, std::size_t tasks_done) {
+        p.bytes_done = bytes;
+        // Layers the store had count as done from the start.
+        p.layers_done = p.layers_total - tasks.size() + tasks_done;
         p.bytes_per_second = clock.rate(p.bytes_done);
         if (opt.progress) opt.progress(p);
     };
-    report();
-    for (std::size_t i = 0; i < img.manifest.layers.size(); ++i) {
-        const Descriptor& layer = img.manifest.layers[i];
-        WM_CHECK(put_blob(layout.blob_path(layer.digest), layer));
-        std::uint64_t before = p.bytes_done;
-        UnpackOptions uo{mode_, [&](std::uint64_t n) {
-                             p.bytes_done = before + n;
-                             report();
-                         }};
-        WM_CHECK(unpack_layer(blob_path(layer.digest), layer, img.config.diff_ids[i],
-                              root_ + "/layers", uo));
-        p.bytes_done = before + static_cast<std::uint64_t>(layer.size);
-        p.layers_done = i + 1;
-        report();
-    }
+    report(0, 0);
+    unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+    WM_CHECK(staging.run_layers(tasks, mode_, threads, report));
+    WM_CHECK(staging.commit());
+    report(p.bytes_total, tasks.size());
 
     Json record = {{"name", rec.name}, {"manifest", descriptor_to_json(rec.manifest)}};
     WM_CHECK(write_json_file_atomic(root_ + "/images/" + escape_name(rec.name), record));

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "layer_writer.hpp"
+#include "unpack_stream.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/overlay/temp_dir.hpp"
 
@@ -21,29 +22,44 @@ struct ArchiveDeleter {
 };
 using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
 
-constexpr std::size_t kBufSize = 256 * 1024;
+// Large reads: a layer is tens of MiB, and each read is one syscall and one hasher update.
+constexpr std::size_t kBufSize = 1024 * 1024;
 
-// The compressed blob as read from its file: every byte passes the verifier.
+// The compressed blob as read from its file: every byte passes the verifier and, when the
+// store's copy is being made, goes to it from the same buffer.
 struct BlobSource {
     int fd;
+    int copy_fd;
     BlobVerifier verifier;
-    const std::function<void(std::uint64_t)>* on_bytes;
+    const UnpackOptions* opt;
+    std::string where;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufSize);
     std::optional<Error> error;
 
     ssize_t read_some() {
+        if (opt->cancel && opt->cancel->load(std::memory_order_relaxed)) {
+            error = Error{"unpack layer", where, ECANCELED, "cancelled"};
+            return -1;
+        }
         for (;;) {
             ssize_t n = ::read(fd, buf.get(), kBufSize);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) {
-                error = Error{"read", "", errno, {}};
+                error = Error{"read", where, errno, {}};
                 return -1;
             }
             if (auto r = verifier.update(buf.get(), static_cast<std::size_t>(n)); !r) {
                 error = r.error();
                 return -1;
             }
-            if (*on_bytes) (*on_bytes)(verifier.bytes());
+            if (copy_fd >= 0 && n > 0) {
+                auto w = write_all(copy_fd, {buf.get(), static_cast<std::size_t>(n)}, where);
+                if (!w) {
+                    error = w.error();
+                    return -1;
+                }
+            }
+            if (opt->on_bytes) opt->on_bytes(verifier.bytes());
             return n;
         }
     }
@@ -94,10 +110,9 @@ int filter_code(Compression c) {
     return ARCHIVE_FILTER_NONE;
 }
 
-Result<> unpack_stream(int blob_fd, const Descriptor& layer, Compression comp,
+Result<> unpack_stream(BlobSource& blob, const Descriptor& layer, Compression comp,
                        const Digest& diff_id, int rootfd, const UnpackOptions& opt,
                        const std::string& where, UnpackResult& res) {
-    BlobSource blob{blob_fd, BlobVerifier(layer.digest, layer.size, where), &opt.on_bytes};
     // Whatever libarchive says, a failure of our own reader (digest, size, I/O) is the cause.
     auto archive_fail = [&](archive* a) -> std::unexpected<Error> {
         if (blob.error) return std::unexpected(with_context(*blob.error, "unpack layer"));
@@ -160,6 +175,33 @@ Result<> unpack_stream(int blob_fd, const Descriptor& layer, Compression comp,
 
 }  // namespace
 
+namespace detail {
+
+Result<UnpackResult> stream_layer(int blob_fd, const Descriptor& layer, const Digest& diff_id,
+                                  StreamTargets to, const UnpackOptions& opt,
+                                  const std::string& where) {
+    UnpackResult res;
+    BlobSource blob{blob_fd, to.copy_fd, BlobVerifier(layer.digest, layer.size, where), &opt,
+                    where};
+    if (to.root_fd >= 0) {
+        if (diff_id.algorithm != DigestAlgorithm::sha256)
+            return fail("unpack layer", where, "diff-id must be sha256");
+        Compression comp = WM_TRY(layer_compression(layer.media_type, where));
+        WM_CHECK(unpack_stream(blob, layer, comp, diff_id, to.root_fd, opt, where, res));
+        return res;
+    }
+    for (;;) {
+        ssize_t n = blob.read_some();
+        if (n < 0) return std::unexpected(*blob.error);
+        if (n == 0) break;
+    }
+    WM_CHECK(blob.verifier.finish());
+    res.compressed_bytes = blob.verifier.bytes();
+    return res;
+}
+
+}  // namespace detail
+
 Result<UnpackResult> unpack_layer(const std::string& blob_path, const Descriptor& layer,
                                   const Digest& diff_id, const std::string& layers_dir,
                                   const UnpackOptions& opt) {
@@ -167,7 +209,7 @@ Result<UnpackResult> unpack_layer(const std::string& blob_path, const Descriptor
     res.path = layers_dir + "/" + diff_id.hex;
     if (diff_id.algorithm != DigestAlgorithm::sha256)
         return fail("unpack layer", blob_path, "diff-id must be sha256");
-    Compression comp = WM_TRY(layer_compression(layer.media_type, blob_path));
+    WM_CHECK(layer_compression(layer.media_type, blob_path));
     struct stat st {};
     if (::lstat(res.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
         res.already_present = true;
@@ -178,7 +220,10 @@ Result<UnpackResult> unpack_layer(const std::string& blob_path, const Descriptor
     {
         auto root = WM_TRY(open_file(tmp.path(), O_RDONLY | O_DIRECTORY));
         auto blob = WM_TRY(open_file(blob_path, O_RDONLY));
-        WM_CHECK(unpack_stream(blob.get(), layer, comp, diff_id, root.get(), opt, blob_path, res));
+        auto got = WM_TRY(
+            detail::stream_layer(blob.get(), layer, diff_id, {-1, root.get()}, opt, blob_path));
+        res.compressed_bytes = got.compressed_bytes;
+        res.uncompressed_bytes = got.uncompressed_bytes;
         // One syncfs instead of an fsync per file: the layer becomes visible only after all of
         // its content is on disk.
         if (::syncfs(root.get()) < 0) return sys_error("syncfs", tmp.path());

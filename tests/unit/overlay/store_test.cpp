@@ -154,3 +154,76 @@ TEST_CASE("gc removes what no image or container uses", "[store]") {
     CHECK(fs::exists(store->layer_path(digest_of(base_layer().plain))));
     CHECK(store->get("a"));
 }
+
+TEST_CASE("one bad layer among many leaves nothing in the store", "[store]") {
+    Scratch s;
+    LayoutBuilder b(s / "layout");
+    std::vector<Tar> layers;
+    for (int i = 0; i < 6; ++i)
+        layers.push_back(
+            make_tar({dir("d" + std::to_string(i)),
+                      file("d" + std::to_string(i) + "/f", std::string(1 << 16, 'x'))}));
+    auto m = b.add_image(layers, Compression::gzip);
+    b.write_index({descriptor_json(m, "bad")});
+    auto l = Layout::open(b.dir())->resolve({});
+    REQUIRE(l);
+    std::string blob = b.dir() + "/blobs/sha256/" + l->manifest.layers[3].digest.hex;
+    std::string data = read_text(blob);
+    data[data.size() / 2] ^= 0x40;
+    write_text(blob, data);
+
+    auto store = Store::open(s / "store");
+    auto r = store->import(b.dir(), {});
+    REQUIRE(!r);
+    CHECK(message_of(r).find(l->manifest.layers[3].digest.hex) != std::string::npos);
+    // Layers are staged and committed together: the good ones, the manifest and the config
+    // are not in the store either, nor any temp name.
+    CHECK(fs::is_empty(s / "store/images"));
+    CHECK(fs::is_empty(s / "store/layers"));
+    CHECK(fs::is_empty(s / "store/blobs/sha256"));
+}
+
+TEST_CASE("each blob is read once: repeated layers, a missing blob, a missing layer", "[store]") {
+    Scratch s;
+    LayoutBuilder b(s / "layout");
+    Tar empty = make_tar({dir("etc")});
+    auto m = b.add_image({base_layer(), empty, empty}, Compression::gzip);
+    b.write_index({descriptor_json(m, "rep")});
+    auto store = Store::open(s / "store");
+    REQUIRE(store);
+    REQUIRE(store->import(b.dir(), {}));
+    auto img = store->get("rep");
+    REQUIRE(img);
+    REQUIRE(img->layer_dirs.size() == 3);
+    CHECK(img->layer_dirs[1] == img->layer_dirs[2]);
+    CHECK(count(s / "store/layers") == 2);
+    CHECK(count(s / "store/blobs/sha256") == 4);  // manifest, config, two layer blobs
+
+    const Descriptor& base_blob = img->manifest.layers[0];
+    std::string layer_dir = img->layer_dirs[0];
+    struct stat before {};
+    REQUIRE(::stat(layer_dir.c_str(), &before) == 0);
+
+    SECTION("a blob missing from the store is copied; its layer is not unpacked again") {
+        fs::remove(store->blob_path(base_blob.digest));
+        REQUIRE(store->import(b.dir(), {}));
+        CHECK(read_text(store->blob_path(base_blob.digest)) ==
+              read_text(b.dir() + "/blobs/sha256/" + base_blob.digest.hex));
+        struct stat after {};
+        REQUIRE(::stat(layer_dir.c_str(), &after) == 0);
+        CHECK(after.st_ino == before.st_ino);
+    }
+    SECTION("a layer missing from the store is unpacked from the store's blob") {
+        fs::remove_all(layer_dir);
+        // The layout's copy is damaged: only the store's verified copy can give the layer.
+        std::string src = b.dir() + "/blobs/sha256/" + base_blob.digest.hex;
+        std::string data = read_text(src);
+        data[data.size() / 2] ^= 0x40;
+        write_text(src, data);
+        auto r = store->import(b.dir(), {});
+        REQUIRE(r);
+        CHECK(read_text(layer_dir + "/etc/os") == "base");
+    }
+    CHECK(count(s / "store/blobs/sha256") == 4);
+    CHECK(count(s / "store/layers") == 2);
+}

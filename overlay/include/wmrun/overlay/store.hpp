@@ -88,7 +88,6 @@ class Store {
     Result<std::set<Digest>> container_layers() const;
 
   private:
-    Result<> put_blob(const std::string& src, const Descriptor& d) const;
     Result<UniqueFd> lock(int operation) const;
 
     std::string root_;

@@ -2,6 +2,7 @@
 // converted to overlayfs form, verifying the blob's digest and size and the diff-id on the way.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -21,6 +22,9 @@ struct UnpackOptions {
     WhiteoutMode mode = WhiteoutMode::root;
     // Called as compressed bytes are read, with the running count; must be cheap.
     std::function<void(std::uint64_t)> on_bytes;
+    // When set and true, the unpack stops at its next read with ECANCELED (another layer of the
+    // same import failed).
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct UnpackResult {
