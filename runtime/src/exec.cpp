@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "cgroup_setup.hpp"
+#include "launch.hpp"
 #include "process_setup.hpp"
 #include "seccomp.hpp"
 #include "supervise.hpp"
@@ -128,10 +129,12 @@ Result<> fork_into_pid_namespace(int sync_fd) {
         WM_CHECK(apply_process_attributes(proc, *spec.linux_));
         std::string exe = WM_TRY(find_executable(proc));
         const auto& sc = spec.linux_->seccomp;
-        if (sc && !proc.no_new_privileges) WM_CHECK(load_seccomp(*sc));
+        std::optional<SeccompProgram> filter;
+        if (sc) filter = WM_TRY(compile_seccomp(*sc));
+        if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(sync_fd, *filter));
         WM_CHECK(apply_identity(proc));
         if (::chdir(proc.cwd.c_str()) < 0) return sys_error("chdir", proc.cwd);
-        if (sc && proc.no_new_privileges) WM_CHECK(load_seccomp(*sc));
+        if (filter && proc.no_new_privileges) WM_CHECK(load_and_pass_listener(sync_fd, *filter));
         return exe;
     };
     auto exe = step();
@@ -238,6 +241,13 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     WM_CHECK(sync_send(parent_sock.get(), SyncType::go));
     Error child_error;
     auto reply = sync_recv(parent_sock.get(), &child_error, "exec process");
+    while (reply && *reply == SyncType::seccomp_listener) {
+        // A notify profile: the agent gets this process's listener, as it got the init's.
+        UniqueFd listener(WM_TRY(recv_fd(parent_sock.get(), "seccomp listener")));
+        WM_CHECK(send_seccomp_listener(*spec.linux_->seccomp, state_json(state, Status::running),
+                                       static_cast<pid_t>(pid), listener.get()));
+        reply = sync_recv(parent_sock.get(), &child_error, "exec process");
+    }
     if (reply && *reply == SyncType::error) {
         ::waitid(P_PIDFD, static_cast<id_t>(child.get()), nullptr, WEXITED);
         return std::unexpected(child_error);

@@ -65,15 +65,6 @@ Result<> join_namespaces(const InitArgs& a) {
     return {};
 }
 
-// Loads the filter; its notify listener, if any, goes to `wmrun create`, which hands it to the
-// agent at linux.seccomp.listenerPath. The init keeps no copy (it closes on exec anyway).
-Result<> load_and_pass_listener(int sync_fd, const SeccompProgram& filter) {
-    UniqueFd listener = WM_TRY(filter.load());
-    if (!listener) return {};
-    WM_CHECK(sync_send(sync_fd, SyncType::seccomp_listener));
-    return send_fd(sync_fd, listener.get(), "seccomp listener");
-}
-
 // `late_filter`: the seccomp program to load right before execve (with noNewPrivileges),
 // compiled here so that `start` does not wait for libseccomp.
 Result<std::string> setup(const InitArgs& a, OrderedJson& state,

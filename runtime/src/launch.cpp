@@ -122,27 +122,12 @@ Result<> write_id_maps(pid_t pid, const Linux& l, bool rootless) {
     return {};
 }
 
-// config-linux.md "The Container Process State": one message per connection to listenerPath,
-// the JSON with the listener as SCM_RIGHTS on its first sendmsg, then the connection closes.
-Result<> send_seccomp_listener(const Seccomp& s, const OrderedJson& state, pid_t pid,
-                               int listener) {
-    OrderedJson msg;
-    msg["ociVersion"] = state.value("ociVersion", "");
-    msg["fds"] = {"seccompFd"};
-    msg["pid"] = pid;
-    msg["metadata"] = s.listener_metadata;
-    msg["state"] = state;
-    auto sock = connect_unix(s.listener_path);
-    if (!sock) return std::unexpected(with_context(sock.error(), "seccomp listenerPath"));
-    return send_fd(sock->get(), listener, "seccomp state", msg.dump());
-}
-
-Result<> write_time_offsets(pid_t pid, const Linux& l) {
+Result<> write_time_offsets(const Linux& l) {
     if (l.time_offsets.empty()) return {};
     std::string text;
     for (const auto& [clock, off] : l.time_offsets)
         text += fmt::format("{} {} {}\n", clock, off.secs, off.nanosecs);
-    return write_file("/proc/" + std::to_string(pid) + "/timens_offsets", text);
+    return write_file("/proc/self/timens_offsets", text);
 }
 
 // Kills and reaps a child that never became a container.
@@ -171,6 +156,21 @@ struct CreateGuard {
 };
 
 }  // namespace
+
+// config-linux.md "The Container Process State": one message per connection to listenerPath,
+// the JSON with the listener as SCM_RIGHTS on its first sendmsg, then the connection closes.
+Result<> send_seccomp_listener(const Seccomp& s, const OrderedJson& state, pid_t pid,
+                               int listener) {
+    OrderedJson msg;
+    msg["ociVersion"] = state.value("ociVersion", "");
+    msg["fds"] = {"seccompFd"};
+    msg["pid"] = pid;
+    msg["metadata"] = s.listener_metadata;
+    msg["state"] = state;
+    auto sock = connect_unix(s.listener_path);
+    if (!sock) return std::unexpected(with_context(sock.error(), "seccomp listenerPath"));
+    return send_fd(sock->get(), listener, "seccomp state", msg.dump());
+}
 
 Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o,
                                   bool own_console) {
@@ -249,6 +249,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     UniqueFd own_pidns, own_timens;
     for (const auto& ns : lnx.namespaces) {
         int flag = namespace_clone_flag(ns.type);
+        if (ns.path.empty() && ns.type == NamespaceType::time) continue;  // made below
         if (ns.path.empty()) {
             flags |= static_cast<std::uint64_t>(flag);
             if (ns.type == NamespaceType::user) args.new_user_namespace = true;
@@ -269,6 +270,14 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
         else
             args.join.emplace_back(flag, fd.get());
         join_fds.push_back(std::move(fd));
+    }
+
+    if (lnx.has_namespace(NamespaceType::time) && !own_timens) {
+        // A child cloned with CLONE_NEWTIME is already in the namespace, which freezes its
+        // offsets; so the namespace is made for our children and given its offsets first.
+        own_timens = WM_TRY(open_file("/proc/self/ns/time", O_RDONLY));
+        if (::unshare(CLONE_NEWTIME) < 0) return sys_error("unshare", "time namespace");
+        WM_CHECK(write_time_offsets(lnx));
     }
 
     clone_args ca{};
@@ -301,8 +310,6 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
 
     if (!cgroup_fd) WM_CHECK(cgroup.enter(static_cast<pid_t>(pid)));
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
-    if (lnx.has_namespace(NamespaceType::time))
-        WM_CHECK(write_time_offsets(static_cast<pid_t>(pid), lnx));
     WM_CHECK(move_net_devices(static_cast<pid_t>(pid), lnx.net_devices));
     ContainerState hook_state;
     hook_state.id = o.id;

@@ -4,6 +4,7 @@
 
 #include "wmrun/base/unique_fd.hpp"
 #include "wmrun/runtime/container.hpp"
+#include "wmrun/runtime/spec.hpp"
 
 namespace wmrun::runtime {
 
@@ -16,6 +17,10 @@ struct Launched {
 // `own_console`: no --console-socket was given but the process wants a terminal; the master
 // comes back to the caller (run in the foreground proxies it).
 Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o, bool own_console);
+
+// config-linux.md "The Container Process State": one message per connection to listenerPath,
+// the JSON with the seccomp notify listener of process `pid` as SCM_RIGHTS (create and exec).
+Result<> send_seccomp_listener(const Seccomp& s, const OrderedJson& state, pid_t pid, int listener);
 
 // Removes what create made: kills the init, destroys the cgroup, removes the state dir.
 void destroy_container(const GlobalOptions& g, const ContainerState& state);

@@ -232,8 +232,12 @@ Result<> enter_rootfs(const RootfsContext& ctx) {
         if (::chroot(".") < 0) return sys_error("chroot", ctx.rootfs);
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; it is then detached
-        // without ever needing a directory for it inside the container.
+        // without ever needing a directory for it inside the container. The cwd stays on the
+        // new root below it, so we step onto the old root by fd: otherwise the rslave below
+        // would turn the container's shared mounts into slaves.
+        auto old_root = WM_TRY(open_file("/", O_PATH | O_DIRECTORY));
         if (sys::pivot_root(".", ".") < 0) return sys_error("pivot_root", ctx.rootfs);
+        if (::fchdir(old_root.get()) < 0) return sys_error("fchdir", "old root");
         if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
             return sys_error("make old root rslave", ctx.rootfs);
         if (::umount2(".", MNT_DETACH) < 0) return sys_error("umount old root", ctx.rootfs);

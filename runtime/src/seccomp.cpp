@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "sync.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/unique_fd.hpp"
 
@@ -136,6 +137,13 @@ Result<UniqueFd> SeccompProgram::load() const {
 Result<> load_seccomp(const Seccomp& s) {
     WM_CHECK(WM_TRY(compile_seccomp(s)).load());
     return {};
+}
+
+Result<> load_and_pass_listener(int sync_fd, const SeccompProgram& filter) {
+    UniqueFd listener = WM_TRY(filter.load());
+    if (!listener) return {};
+    WM_CHECK(sync_send(sync_fd, SyncType::seccomp_listener));
+    return send_fd(sync_fd, listener.get(), "seccomp listener");
 }
 
 }  // namespace wmrun::runtime

@@ -23,6 +23,10 @@ struct SeccompProgram {
 };
 Result<SeccompProgram> compile_seccomp(const Seccomp& s);
 
+// Loads `filter`; a notify listener goes over the sync socket (SyncType::seccomp_listener, then
+// the fd) to the wmrun process that sends it on to listenerPath, as runc does.
+Result<> load_and_pass_listener(int sync_fd, const SeccompProgram& filter);
+
 // Compiles and loads the filter. Syscall names unknown for the architecture are skipped with a
 // debug log, as runc does. A notify listener is closed: its syscalls then fail with ENOSYS (the
 // container init passes its listener on with compile_seccomp + load instead).

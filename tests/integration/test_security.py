@@ -695,3 +695,35 @@ def test_seccomp_notify_without_an_agent_fails_create(runtime, bundle, tmp_path)
     assert res.returncode != 0
     assert "nobody.sock" in res.stderr and "listenerPath" in res.stderr, res.stderr
     assert cid not in runtime.list_ids()
+
+
+def test_seccomp_notify_listener_of_an_exec_process(runtime, bundle, tmp_path):
+    # Each process that loads the filter has its own listener: `exec` sends its own to the
+    # agent (a second connection), with the container's state, as runc does.
+    path = tmp_path / "agent.sock"
+    first = ListenerAgent(path)
+    try:
+        bundle.config["linux"]["seccomp"] = notify_profile(first.path, "exec-test")
+        bundle.set(args=["sleep", "60"], readonly=False)
+        cid = runtime.new_id()
+        runtime.run(["run", "-d", "--bundle", bundle.path, cid])
+        assert first.wait()["pid"] == runtime.state(cid)["pid"]
+    finally:
+        first.close()
+    path.unlink()
+    second = ListenerAgent(path)
+    try:
+        exe = runtime.spawn(["exec", cid, "mkdir", "/tmp/from-exec"])
+        state = second.wait()
+        assert state["metadata"] == "exec-test" and state["state"]["id"] == cid
+        assert state["state"]["status"] == "running"
+        assert state["pid"] != state["state"]["pid"]  # the exec'd process, not the init
+        nid, pid, nr = second.receive()
+        assert nr in (NR_MKDIR, NR_MKDIRAT) and pid == state["pid"]
+        second.answer_error(nid, errno.ETXTBSY)
+        assert exe.wait(timeout=20) != 0
+        assert os.strerror(errno.ETXTBSY) in exe.stderr_path.read_text()
+        assert not (bundle.rootfs / "tmp" / "from-exec").exists()
+    finally:
+        second.close()
+    runtime.run(["delete", "--force", cid])
