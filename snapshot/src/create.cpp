@@ -128,7 +128,7 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
     e.ctime_ns = ns(st.st_ctim);
     e.ino = st.st_ino;
     e.size = S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0;
-    e.xattrs = WM_TRY(read_xattrs(fd_path(dirfd, name)));
+    e.xattrs = WM_TRY(read_xattrs_at(dirfd, name));
 
     switch (st.st_mode & S_IFMT) {
         case S_IFDIR: {
@@ -337,7 +337,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     top.mtime_ns = ns(st.st_mtim);
     top.ctime_ns = ns(st.st_ctim);
     top.ino = st.st_ino;
-    top.xattrs = WM_TRY(read_xattrs("/proc/self/fd/" + std::to_string(root.get())));
+    top.xattrs = WM_TRY(read_xattrs_at(root.get(), ""));
 
     PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, options.threads);
     Walker walker(*s_, sink, result, parent_files, options);

@@ -2,8 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
 
 #include <algorithm>
 
@@ -48,6 +52,80 @@ Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(const std::
                 break;
             }
             if (errno != ERANGE) return sys_error("lgetxattr " + name, path);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+namespace {
+
+// Generic syscall numbers (the same on every architecture since 424); older headers lack them.
+constexpr long kGetxattrat = 464;
+constexpr long kListxattrat = 465;
+
+struct XattrArgs {  // struct xattr_args of <linux/xattr.h>
+    uint64_t value;
+    uint32_t size;
+    uint32_t flags;
+};
+
+std::atomic<bool> no_xattrat{false};  // set once the kernel answered ENOSYS
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> read_xattrs_at(int dirfd,
+                                                                        const std::string& name) {
+    if (no_xattrat.load(std::memory_order_relaxed))
+        return read_xattrs(name.empty() ? "/proc/self/fd/" + std::to_string(dirfd)
+                                        : fd_path(dirfd, name));
+    const unsigned flags = AT_SYMLINK_NOFOLLOW | (name.empty() ? AT_EMPTY_PATH : 0);
+    auto path = [&] { return fd_path(dirfd, name); };
+    std::vector<std::pair<std::string, std::string>> out;
+    char small[512];
+    std::string names;
+    ssize_t n = ::syscall(kListxattrat, dirfd, name.c_str(), flags, small, sizeof small);
+    if (n < 0 && errno == ENOSYS) {
+        no_xattrat.store(true, std::memory_order_relaxed);
+        return read_xattrs_at(dirfd, name);
+    }
+    if (n < 0 && errno == ENOTSUP) return out;
+    if (n >= 0) {
+        names.assign(small, size_t(n));
+    } else {
+        for (;;) {  // longer than the buffer: ask the size; the list can grow in between
+            if (errno != ERANGE) return sys_error("llistxattr", path());
+            n = ::syscall(kListxattrat, dirfd, name.c_str(), flags, nullptr, 0);
+            if (n < 0) return sys_error("llistxattr", path());
+            names.resize(size_t(n));
+            n = ::syscall(kListxattrat, dirfd, name.c_str(), flags, names.data(), names.size());
+            if (n >= 0) {
+                names.resize(size_t(n));
+                break;
+            }
+        }
+    }
+    for (size_t pos = 0; pos < names.size();) {
+        std::string xname(names.c_str() + pos);
+        pos += xname.size() + 1;
+        std::string value(256, '\0');
+        for (;;) {
+            XattrArgs args{uint64_t(uintptr_t(value.data())), uint32_t(value.size()), 0};
+            n = ::syscall(kGetxattrat, dirfd, name.c_str(), flags, xname.c_str(), &args,
+                          sizeof args);
+            if (n >= 0) {
+                value.resize(size_t(n));
+                out.emplace_back(std::move(xname), std::move(value));
+                break;
+            }
+            if (errno == ENODATA) break;  // removed since listed
+            if (errno != ERANGE) return sys_error("lgetxattr " + xname, path());
+            args = {0, 0, 0};
+            n = ::syscall(kGetxattrat, dirfd, name.c_str(), flags, xname.c_str(), &args,
+                          sizeof args);
+            if (n < 0 && errno == ENODATA) break;
+            if (n < 0) return sys_error("lgetxattr " + xname, path());
+            value.resize(size_t(n));
         }
     }
     std::sort(out.begin(), out.end());

@@ -15,6 +15,11 @@ std::string fd_path(int dirfd, const std::string& name);
 
 // All xattrs of an entry (not following a final symlink), sorted by name.
 Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(const std::string& path);
+// The same through a directory fd and a name ("" for the fd itself), with the *xattrat
+// syscalls (Linux 6.13) where the kernel has them: one call for the common entry without
+// xattrs, and no /proc path to resolve per entry.
+Result<std::vector<std::pair<std::string, std::string>>> read_xattrs_at(int dirfd,
+                                                                        const std::string& name);
 Result<> write_xattrs(const std::string& path,
                       const std::vector<std::pair<std::string, std::string>>& xattrs);
 

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,7 +75,19 @@ struct Restorer {
     // A chunk that cannot be read or fails its hash leaves its range a hole and marks the file
     // damaged; the length of the range comes from the index, or from the file's extents.
     Result<> write_content(int fd, const Entry& e, const std::string& host_path) {
-        if (::ftruncate(fd, off_t(e.size)) < 0) return sys_error("ftruncate", host_path);
+        // A new file is empty: its length needs setting only for holes, or when a damaged
+        // chunk left its range unwritten.
+        bool dense = e.extents.empty() ? e.size == 0
+                                       : e.extents.size() == 1 && e.extents[0].first == 0 &&
+                                             e.extents[0].second == e.size;
+        size_t damaged_before = damaged.size();
+        Result<> r = write_chunks(fd, e, host_path);
+        if (r && (!dense || damaged.size() != damaged_before) && ::ftruncate(fd, off_t(e.size)) < 0)
+            return sys_error("ftruncate", host_path);
+        return r;
+    }
+
+    Result<> write_chunks(int fd, const Entry& e, const std::string& host_path) {
         size_t ext = 0;
         uint64_t in_ext = 0;
         for (const auto& id : e.chunks) {
@@ -122,6 +135,16 @@ struct Restorer {
             e.xattrs));
         if (e.type != EntryType::dir) WM_CHECK(set_time(dirfd, name, e, host_path));
         return {};
+    }
+
+    // set_meta for a regular file through its open fd: no path lookups.
+    Result<> set_file_meta(int fd, const Entry& e, const std::string& host_path) {
+        if (::fchown(fd, e.uid, e.gid) < 0) return sys_error("chown", host_path);
+        if (::fchmod(fd, e.mode) < 0) return sys_error("chmod", host_path);
+        for (const auto& [xname, value] : e.xattrs)
+            if (::fsetxattr(fd, xname.c_str(), value.data(), value.size(), 0) < 0)
+                return sys_error("lsetxattr " + xname, host_path);
+        return set_time(fd, "", e, host_path);
     }
 
     Result<> set_time(int dirfd, const std::string& name, const Entry& e,
@@ -198,6 +221,7 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
                 if (fd < 0) return sys_error("create", host_path);
                 UniqueFd file(fd);
                 WM_CHECK(r.write_content(fd, e, host_path));
+                WM_CHECK(r.set_file_meta(fd, e, host_path));
                 files.insert(e.path);
                 ++result.files;
                 ++progress.items;
@@ -229,7 +253,8 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
                 ++result.others;
                 continue;  // metadata belongs to the inode, set with its first name
         }
-        if (e.type != EntryType::file && e.type != EntryType::dir) ++result.others;
+        if (e.type == EntryType::file) continue;  // set through its fd above
+        if (e.type != EntryType::dir) ++result.others;
         WM_CHECK(r.set_meta(dirfd, name, e, host_path));
     }
     stack.clear();
