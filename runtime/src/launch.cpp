@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -189,6 +190,17 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
         return fail("create", o.id, "a mount namespace is required");
     if (!lnx.net_devices.empty() && !lnx.has_namespace(NamespaceType::network))
         return fail("create", o.id, "linux.netDevices needs a network namespace");
+    // The init applies MOUNT_ATTR_IDMAP from inside the container's user namespace, where the
+    // kernel refuses it for a host filesystem (it wants CAP_SYS_ADMIN over the superblock's
+    // namespace), and a mount's own mappings are not honoured: refused before any side effect
+    // until the parent prepares these mounts (docs/runtime.md).
+    for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
+        const auto& opts = spec.mounts[i].options;
+        if (std::find(opts.begin(), opts.end(), "idmap") != opts.end() ||
+            std::find(opts.begin(), opts.end(), "ridmap") != opts.end())
+            return fail("create", "mounts[" + std::to_string(i) + "]",
+                        "idmapped mounts are not supported yet", ENOTSUP);
+    }
     std::string rootfs =
         spec.root->path[0] == '/' ? spec.root->path : bundle + "/" + spec.root->path;
     struct stat st {};
