@@ -5,7 +5,9 @@ namespace wmrun::snapshot {
 PackSink::PackSink(std::string repo, int level, uint64_t pack_size, unsigned threads)
     : repo_(std::move(repo)), level_(level), pack_size_(pack_size) {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-    max_queue_ = 4 * threads;  // bounds memory to a few max-size chunks per worker
+    // Bounds memory to 32 max-size (1 MiB) chunks per worker, and lets the reader run ahead
+    // while a worker fsyncs a finished pack under the pack lock.
+    max_queue_ = 32 * threads;
     for (unsigned i = 0; i < threads; ++i)
         workers_.emplace_back([this] { work(); });
 }

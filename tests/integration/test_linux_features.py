@@ -6,6 +6,7 @@ import json
 import secrets
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -52,8 +53,13 @@ def test_net_device_moves_in_renamed(runtime, bundle, veth_device):
     bundle.write()
     res = runtime.run(["run", "--bundle", bundle.path, runtime.new_id("netdev")])
     assert ": eth9@" in res.stdout and "\neth9\n" in res.stdout, res.stdout
-    # A virtual device goes with the container's network namespace, and a veth pair with it.
-    assert not host_has_link(veth_device) and not host_has_link(veth_device + "p")
+    # A virtual device goes with the container's network namespace, and a veth pair with it;
+    # the kernel tears a namespace down in the background, so give it a moment.
+    assert not host_has_link(veth_device)
+    deadline = time.monotonic() + 10
+    while host_has_link(veth_device + "p") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not host_has_link(veth_device + "p")
 
 
 def test_net_devices_need_a_network_namespace(runtime, bundle, veth_device):

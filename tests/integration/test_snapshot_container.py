@@ -10,7 +10,7 @@ import time
 import pytest
 
 import harness
-from test_image_run import add_layer, configure, import_image, tar_tree, tool
+from test_image_run import add_layer, configure, import_image, run_image, tar_tree, tool
 
 pytestmark = pytest.mark.wmrun_only(reason="snapshot commands are wmrun's own")
 
@@ -180,3 +180,50 @@ def test_bundle_container_snapshots_its_rootfs(runtime, bundle, repo, tmp_path):
     runtime.run(["kill", "--all", cid, "KILL"])
     runtime.wait_status(cid, "stopped")
     runtime.run(["delete", cid])
+
+
+def test_restore_back_under_a_stopped_container(runtime, layout, store, repo):
+    import_image(layout, store, "writer")
+    cid = runtime.new_id()
+    cdir = store / "containers" / cid
+    runtime.run(["run", "-d", "--image", "writer", "--store", store, cid, "--", "sh", "-c",
+                 "echo snap > /marker; echo vol > /data/v; exec sleep 1000"], timeout=TIMEOUT)
+    runtime.wait_status(cid, "running")
+    harness.wait_for_file_text(cdir / "volumes" / "data" / "v", "vol")
+    snap, _ = snapshot(runtime, repo, cid)
+
+    def restore(*extra, check=True):
+        return runtime.run(["snapshot", "restore", "--repo", repo, snap["id"], cid, *extra],
+                           check=check, timeout=TIMEOUT)
+
+    # A running container's layer is not replaced under it.
+    res = restore(check=False)
+    assert res.returncode != 0 and "running" in res.stderr
+    assert (cdir / "upper" / "marker").read_text() == "snap\n"
+
+    def damage():
+        (cdir / "upper" / "marker").write_text("changed\n")
+        (cdir / "upper" / "extra").write_text("not in the snapshot\n")
+        (cdir / "volumes" / "data" / "v").unlink()
+
+    def check_run():
+        res = run_image(runtime, store, "writer", cid, "sh", "-c",
+                        "cat /marker /data/v; ls /extra 2>/dev/null; echo end")
+        assert res.stdout == "snap\nvol\nend\n"
+        assert sorted(p.name for p in cdir.iterdir() if p.name.startswith(".")) == []
+
+    # Stopped, its state kept: restored in place, the overlay unmounted for delete to finish.
+    runtime.run(["kill", "--all", cid, "KILL"])
+    runtime.wait_status(cid, "stopped")
+    damage()
+    restore()
+    assert (cdir / "upper" / "marker").read_text() == "snap\n"
+    assert not (cdir / "upper" / "extra").exists()
+    runtime.run(["delete", cid])
+    check_run()
+
+    # Deleted, its volume layer kept in the store named by --store.
+    assert runtime.list_ids() == []
+    damage()
+    restore("--store", store)
+    check_run()

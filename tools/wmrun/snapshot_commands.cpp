@@ -1,5 +1,6 @@
 // snapshot init, create, list, diff, restore, verify, forget, prune, send, receive: a snapshot
 // repository of containers' volume layers and directories (docs/snapshot-format.md).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -217,16 +218,34 @@ Result<int> diff(const std::string& dir, const std::string& a, const std::string
 }
 
 struct RestoreArgs {
-    std::string repo, id, target;
+    std::string repo, id, target, store = "/var/lib/wmrun";
     bool json = false;
 };
 
+// TARGET is a container when it is a bare name known under --root, or one whose volume layer
+// is left in the store after a delete without --volumes.
+bool restores_into_container(const runtime::GlobalOptions& g, const RestoreArgs& a) {
+    if (a.target.find('/') != std::string::npos || !runtime::validate_id(a.target)) return false;
+    if (names_container(g, a.target)) return true;
+    struct stat st;
+    std::string upper = a.store + "/containers/" + a.target + "/upper";
+    return ::stat(upper.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 // Everything restorable is restored; damaged files are listed and make the exit status 1.
-Result<int> restore(const RestoreArgs& a) {
+// Into a container, a damaged file fails the restore before its volume layer is touched.
+Result<int> restore(const runtime::GlobalOptions& g, const RestoreArgs& a) {
     auto repo = WM_TRY(snapshot::Repository::open(a.repo));
     auto start = Clock::now();
     snapshot::RestoreResult r;
-    {
+    if (restores_into_container(g, a)) {
+        ProgressLine line("files");
+        WM_CHECK(runtime::replace_volume_layer(
+            g, a.target, a.store, [&](const std::string& dir) -> Result<> {
+                r = WM_TRY(repo.restore(a.id, dir, {.progress = line.fn()}));
+                return {};
+            }));
+    } else {
         ProgressLine line("files");
         r = WM_TRY(repo.restore(a.id, a.target, {.allow_damaged = true, .progress = line.fn()}));
     }
@@ -433,12 +452,18 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     d->add_option("B", diff_b, "newer snapshot id or prefix")->required();
 
     static RestoreArgs rs;
-    auto* r =
-        add_command(*group, ctx, "restore", "restore a snapshot into a missing or empty directory",
-                    [] { return restore(rs); });
+    auto* r = add_command(*group, ctx, "restore",
+                          "restore a snapshot into a missing or empty directory, or as the volume "
+                          "layer of a stopped container",
+                          [&ctx] { return restore(ctx.global, rs); });
     repo_option(r, rs.repo);
     r->add_option("ID", rs.id, "snapshot id or prefix")->required();
-    r->add_option("TARGET", rs.target, "directory to restore into")->required();
+    r->add_option("TARGET", rs.target,
+                  "directory to restore into, or the id of a stopped container")
+        ->required();
+    r->add_option("--store", rs.store,
+                  "image store holding the volume layer of a deleted container")
+        ->capture_default_str();
     json_flag(r, rs.json);
 
     static std::string vf_repo;

@@ -166,6 +166,14 @@ struct SnapshotSource {
 // the rootfs directory.
 Result<SnapshotSource> snapshot_source(const GlobalOptions& g, const std::string& id);
 
+// snapshot restore into a container: fill(dir) restores into an empty temp dir inside the
+// container's directory of its image store (the state's, else `store`), whose upper/ and
+// volumes/ then replace the container's own by rename. A running or paused container is refused;
+// a stopped one has its overlay unmounted first. A failure before the swap changes nothing.
+Result<> replace_volume_layer(const GlobalOptions& g, const std::string& id,
+                              const std::string& store,
+                              const std::function<Result<>(const std::string& dir)>& fill);
+
 // Holds a running container frozen, and the container's lock so that no pause or resume runs
 // in between; thaw() (or the destructor) thaws it. A container that is not running (created,
 // paused, stopped) is left as it is and frozen_by_us() is false.
