@@ -1,7 +1,8 @@
 // linux.resources (config-linux.md "Control groups" and schema/config-linux.json) into Resources.
 // Every field is checked against its schema type; where config-linux.md states a rule the
 // schema cannot express (an entry needing one of two fields), it is checked here as well.
-#include <regex>
+
+#include <algorithm>
 
 #include "wmrun/base/json_fields.hpp"
 #include "wmrun/cgroups/resources.hpp"
@@ -127,12 +128,19 @@ Result<BlockIo> parse_block_io(const Json& v, const std::string& path) {
     return b;
 }
 
+// "2MB", "1GB", "64KB": digits without a leading zero, then K, M or G, then B.
+bool valid_page_size(const std::string& s) {
+    if (s.size() < 3 || s[0] < '1' || s[0] > '9' || s.back() != 'B') return false;
+    char unit = s[s.size() - 2];
+    if (unit != 'K' && unit != 'M' && unit != 'G') return false;
+    return std::all_of(s.begin(), s.end() - 2, [](char c) { return c >= '0' && c <= '9'; });
+}
+
 Result<HugepageLimit> parse_hugepage_limit(const Json& v, const std::string& path) {
-    static const std::regex page_size_re("^[1-9][0-9]*[KMG]B$");
     auto f = WM_TRY(Fields::of(v, path));
     HugepageLimit h;
     h.page_size = WM_TRY(f.req_string("pageSize"));
-    if (!std::regex_match(h.page_size, page_size_re))
+    if (!valid_page_size(h.page_size))
         return field_error(f.at("pageSize"),
                            "must be a size like \"2MB\" or \"1GB\", not \"" + h.page_size + "\"");
     h.limit = WM_TRY(f.req_int<std::uint64_t>("limit"));
