@@ -1,12 +1,14 @@
 #include "pack_sink.hpp"
 
+#include <optional>
+
 namespace wmrun::snapshot {
 
 PackSink::PackSink(std::string repo, int level, uint64_t pack_size, unsigned threads)
     : repo_(std::move(repo)), level_(level), pack_size_(pack_size) {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     // Bounds memory to 32 max-size (1 MiB) chunks per worker, and lets the reader run ahead
-    // while a worker fsyncs a finished pack under the pack lock.
+    // while a worker compresses or finishes a pack.
     max_queue_ = 32 * threads;
     for (unsigned i = 0; i < threads; ++i)
         workers_.emplace_back([this] { work(); });
@@ -74,14 +76,24 @@ void PackSink::work() {
 }
 
 Result<> PackSink::append(Job& job) {
-    std::lock_guard lk(pack_mu_);
-    if (!writer_) writer_.emplace(WM_TRY(PackWriter::start(repo_)));
-    WM_CHECK(writer_->add(job.id, job.data, job.raw_len, job.flags));
-    bytes_added_ += job.data.size();
-    if (writer_->size() >= pack_size_) {
-        done_.push_back(WM_TRY(writer_->finish()));
-        writer_.reset();
+    std::optional<PackWriter> full;
+    {
+        std::lock_guard lk(pack_mu_);
+        if (!writer_) writer_.emplace(WM_TRY(PackWriter::start(repo_)));
+        WM_CHECK(writer_->add(job.id, job.data, job.raw_len, job.flags));
+        bytes_added_ += job.data.size();
+        if (writer_->size() >= pack_size_) {
+            full.emplace(std::move(*writer_));
+            writer_.reset();
+        }
     }
+    if (!full) return {};
+    // Finished (index written, fsynced) outside the lock: the other worker goes on filling the
+    // next pack meanwhile instead of waiting for this one's fsync. Nothing refers to the pack
+    // before the index and manifest that the caller writes after finish().
+    auto record = WM_TRY(full->finish());
+    std::lock_guard lk(pack_mu_);
+    done_.push_back(std::move(record));
     return {};
 }
 
