@@ -27,6 +27,17 @@ int64_t ns(const timespec& t) {
     return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+// The metadata an entry keeps from stat; size only for regular files.
+void take_stat(Entry& e, const struct stat& st) {
+    e.mode = st.st_mode & 07777;
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    e.mtime_ns = ns(st.st_mtim);
+    e.ctime_ns = ns(st.st_ctim);
+    e.ino = st.st_ino;
+    e.size = S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0;
+}
+
 // Data ranges of a file; holes between them are not read (SEEK_DATA/SEEK_HOLE).
 Result<std::vector<std::pair<uint64_t, uint64_t>>> data_extents(int fd, uint64_t size,
                                                                 const std::string& path) {
@@ -121,13 +132,7 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
             return {};
         }
     }
-    e.mode = st.st_mode & 07777;
-    e.uid = st.st_uid;
-    e.gid = st.st_gid;
-    e.mtime_ns = ns(st.st_mtim);
-    e.ctime_ns = ns(st.st_ctim);
-    e.ino = st.st_ino;
-    e.size = S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0;
+    take_stat(e, st);
     e.xattrs = WM_TRY(read_xattrs_at(dirfd, name));
 
     switch (st.st_mode & S_IFMT) {
@@ -262,13 +267,7 @@ Result<> Walker::read_phase(int rootfd, const std::string& source, bool recheck)
             e.extents.clear();
         }
         // The content is what the read phase sees, so the metadata must be too.
-        e.mode = st.st_mode & 07777;
-        e.uid = st.st_uid;
-        e.gid = st.st_gid;
-        e.mtime_ns = ns(st.st_mtim);
-        e.ctime_ns = ns(st.st_ctim);
-        e.ino = st.st_ino;
-        e.size = uint64_t(st.st_size);
+        take_stat(e, st);
         if (e.size > 0) e.extents = WM_TRY(data_extents(file->get(), e.size, host_path));
         if (e.extents.empty()) {
             ++files_done_;
