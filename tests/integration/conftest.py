@@ -129,3 +129,11 @@ def bundle(runtime, tmp_path, rootfs_template):
     b = harness.Bundle(path, json.loads((path / "config.json").read_text()))
     b.set(terminal=False)
     return b
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An image store private to the test (--store), removed afterwards."""
+    s = tmp_path / "store"
+    yield s
+    shutil.rmtree(s, ignore_errors=True)

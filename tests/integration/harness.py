@@ -63,6 +63,20 @@ def binary_is_runc(binary):
     return _is_runc_cache[key]
 
 
+def run_tool(*args, timeout=120):
+    """Runs a helper program of the tests (umoci, skopeo); skips the test when it is missing."""
+    import pytest
+    if shutil.which(str(args[0])) is None:
+        pytest.skip(f"{args[0]} is not installed")
+    subprocess.run([*map(str, args)], check=True, capture_output=True, timeout=timeout)
+
+
+def support_binary(name):
+    """A program of tests/support (static, for busybox rootfs), from the build dir of the
+    runtime under test."""
+    return runtime_binary().resolve().parents[1] / "tests" / "support" / name
+
+
 def new_container_id(suffix=""):
     return ID_PREFIX + secrets.token_hex(5) + suffix
 

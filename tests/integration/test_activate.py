@@ -26,7 +26,7 @@ def listen_server_binary():
     path = os.environ.get("LISTEN_SERVER")
     if path:
         return Path(path)
-    return harness.runtime_binary().resolve().parents[1] / "tests" / "support" / "listen-server"
+    return harness.support_binary("listen-server")
 
 
 @pytest.fixture

@@ -18,9 +18,7 @@ wmrun = harness.run_binary
 
 
 def tool(*args):
-    if shutil.which(args[0]) is None:
-        pytest.skip(f"{args[0]} is not installed")
-    subprocess.run([*map(str, args)], check=True, capture_output=True, timeout=TIMEOUT)
+    harness.run_tool(*args, timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -39,13 +37,6 @@ def layout(tmp_path):
         tool("umoci", "repack", "--image", f"{lay}:t", bundle)
         shutil.rmtree(bundle)
     return lay
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = tmp_path / "store"
-    yield s
-    shutil.rmtree(s, ignore_errors=True)
 
 
 def manifest_of(lay, ref="t"):

@@ -21,9 +21,7 @@ TIMEOUT = 120
 
 
 def tool(*args):
-    if shutil.which(args[0]) is None:
-        pytest.skip(f"{args[0]} is not installed")
-    subprocess.run([*map(str, args)], check=True, capture_output=True, timeout=TIMEOUT)
+    harness.run_tool(*args, timeout=TIMEOUT)
 
 
 def tar_tree(src, dest):
@@ -93,13 +91,6 @@ def layout(tmp_path_factory):
               "--config.label", "org.example.role=test", "--config.volume", "/data")
     configure(lay, "base", "numeric", "--config.user", "1:2", "--config.cmd", "id")
     return lay
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = tmp_path / "store"
-    yield s
-    shutil.rmtree(s, ignore_errors=True)
 
 
 def import_image(layout, store, tag, name=None):

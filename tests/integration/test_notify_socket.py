@@ -17,13 +17,9 @@ import pytest
 import harness
 
 
-def notify_ready_binary():
-    return harness.runtime_binary().resolve().parents[1] / "tests" / "support" / "notify-ready"
-
-
 @pytest.fixture
 def notify_bundle(bundle):
-    binary = notify_ready_binary()
+    binary = harness.support_binary("notify-ready")
     if not binary.is_file():
         pytest.fail(f"{binary} is missing: build the tests/support targets")
     shutil.copy2(binary, bundle.rootfs / "bin" / "notify-ready")

@@ -47,13 +47,6 @@ def layout(tmp_path_factory):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = tmp_path / "store"
-    yield s
-    shutil.rmtree(s, ignore_errors=True)
-
-
-@pytest.fixture
 def repo(tmp_path):
     r = tmp_path / "repo"
     harness.run_binary("snapshot", "init", "--repo", r)
