@@ -359,7 +359,10 @@ class LeakSnapshot:
 
     def leaked_state(self):
         root = self.runtime.root
-        return sorted(str(p) for p in root.iterdir()) if root.is_dir() else []
+        if not root.is_dir():
+            return []
+        # .exe-lower: the empty layer of the read-only overlay the runtime re-executes through.
+        return sorted(str(p) for p in root.iterdir() if p.name != ".exe-lower")
 
 
 def force_delete_all(runtime):

@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         std::fputs(app.help().c_str(), stdout);
         return 0;
     }
-    if (auto r = cli::reexec_sealed_for(ctx.command, argv); !r) {
+    if (auto r = cli::reexec_sealed_for(ctx.command, ctx.global.root, argv); !r) {
         std::fprintf(stderr, "wmrun: %s: %s\n", ctx.command.c_str(), r.error().message().c_str());
         return 1;
     }

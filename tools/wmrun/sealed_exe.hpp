@@ -1,4 +1,4 @@
-// Re-exec from a sealed in-memory copy of the binary before a command puts a process into a
+// Re-exec from a binary the container cannot write before a command puts a process into a
 // container (CVE-2019-5736 class).
 #pragma once
 
@@ -8,10 +8,11 @@
 
 namespace wmrun::cli {
 
-// For create, run and exec: unless this process already runs from a sealed memfd, copies
-// /proc/self/exe into one, seals it and fexecve()s it with the same argv and environment, so
-// no process that enters the container has the host binary as its /proc/<pid>/exe. Returns
-// only when nothing needed doing or on an error.
-Result<> reexec_sealed_for(const std::string& command, char** argv);
+// For create, run and exec: unless this process already runs from a protected binary,
+// re-executes itself with the same argv and environment through a detached read-only
+// overlayfs of the binary's directory (its second, empty layer is made under state_root), or
+// else from a sealed memfd copy, so no process that enters the container has a writable host
+// file as its /proc/<pid>/exe. Returns only when nothing needed doing or on an error.
+Result<> reexec_sealed_for(const std::string& command, const std::string& state_root, char** argv);
 
 }  // namespace wmrun::cli
