@@ -58,6 +58,10 @@ std::string version_text() {
 
 int main(int argc, char** argv) {
     using namespace wmrun;
+    if (auto r = cli::reexec_sealed_early(argc, argv, cli::default_root()); !r) {
+        std::fprintf(stderr, "wmrun: %s\n", r.error().message().c_str());
+        return 1;
+    }
     cli::Context ctx;
     CLI::App app{"wmrun: run OCI containers, command-line compatible with runc", "wmrun"};
     app.require_subcommand(0, 1);

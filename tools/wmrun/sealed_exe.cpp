@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <string_view>
@@ -126,6 +127,23 @@ Result<> reexec_sealed_for(const std::string& command, const std::string& state_
     UniqueFd mem = WM_TRY(sealed_copy());
     ::fexecve(mem.get(), argv, environ);
     return sys_error("fexecve", "sealed copy of /proc/self/exe");
+}
+
+Result<> reexec_sealed_early(int argc, char** argv, const std::string& default_root) {
+    // The global options that take a value (main.cpp), in either "--opt value" or "--opt=value".
+    constexpr std::array<std::string_view, 5> with_value = {"--root", "--log", "--log-format",
+                                                            "--rootless", "--criu"};
+    std::string root = default_root;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (!arg.starts_with('-')) return reexec_sealed_for(std::string(arg), root, argv);
+        if (arg == "--") return {};
+        if (arg.starts_with("--root=")) root = arg.substr(7);
+        if (std::find(with_value.begin(), with_value.end(), arg) == with_value.end()) continue;
+        if (++i == argc) return {};
+        if (arg == "--root") root = argv[i];
+    }
+    return {};
 }
 
 }  // namespace wmrun::cli

@@ -15,4 +15,10 @@ namespace wmrun::cli {
 // file as its /proc/<pid>/exe. Returns only when nothing needed doing or on an error.
 Result<> reexec_sealed_for(const std::string& command, const std::string& state_root, char** argv);
 
+// The same decision taken from argv before the command line is parsed, so that the process
+// that re-executes itself has not built the whole parser first: the first word that is not a
+// global option (or its value) names the command, and --root gives the state root. Parsing
+// afterwards still calls reexec_sealed_for, which stays the guarantee.
+Result<> reexec_sealed_early(int argc, char** argv, const std::string& default_root);
+
 }  // namespace wmrun::cli
