@@ -124,6 +124,7 @@ Result<> fork_into_pid_namespace(int sync_fd) {
         // device rules and limits would not hold for what we run.
         auto go = WM_TRY(sync_recv(sync_fd, nullptr, "wmrun exec"));
         if (go != SyncType::go) return fail("exec", "", "unexpected message from wmrun exec");
+        if (proc.exec_cpu_affinity) WM_CHECK(apply_cpu_affinity(proc.exec_cpu_affinity->final_));
         if (proc.terminal && console_fd >= 0) WM_CHECK(setup_console(proc, console_fd, false));
         WM_CHECK(apply_rlimits(proc));
         WM_CHECK(apply_process_attributes(proc, *spec.linux_));
@@ -193,6 +194,8 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     std::optional<ForwardedSignals> signals;
     if (!o.detach) signals.emplace();
 
+    // The clone inherits it; this process keeps it while it waits for the one it started.
+    if (proc.exec_cpu_affinity) WM_CHECK(apply_cpu_affinity(proc.exec_cpu_affinity->initial));
     std::uint64_t ns_flags = namespace_flags(*spec.linux_);
     UniqueFd own_pidns;
     bool late_pid = join_pid_namespace_in_child(ns_flags);

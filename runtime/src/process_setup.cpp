@@ -208,11 +208,13 @@ Result<> apply_process_attributes(const Process& p, const Linux& l) {
         if (::syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, value) < 0)
             return sys_error("ioprio_set", p.io_priority->io_class);
     }
-    if (p.exec_cpu_affinity && !p.exec_cpu_affinity->initial.empty()) {
-        auto set = WM_TRY(parse_cpu_list(p.exec_cpu_affinity->initial));
-        if (::sched_setaffinity(0, sizeof set, &set) < 0)
-            return sys_error("sched_setaffinity", p.exec_cpu_affinity->initial);
-    }
+    return {};
+}
+
+Result<> apply_cpu_affinity(const std::string& list) {
+    if (list.empty()) return {};
+    auto set = WM_TRY(parse_cpu_list(list));
+    if (::sched_setaffinity(0, sizeof set, &set) < 0) return sys_error("sched_setaffinity", list);
     return {};
 }
 

@@ -15,8 +15,13 @@ namespace wmrun::runtime {
 Result<std::string> find_executable(const Process& p);
 
 Result<> apply_rlimits(const Process& p);
-// oomScoreAdj, personality, scheduler, ioPriority, execCPUAffinity.initial.
+// oomScoreAdj, personality, scheduler, ioPriority.
 Result<> apply_process_attributes(const Process& p, const Linux& l);
+
+// sched_setaffinity of the calling thread to a cpuset-style list ("0-3,7"); "" changes nothing.
+// For execCPUAffinity, which applies to `exec` only (config.md): `initial` on the runtime's
+// side before the process reaches the container's cgroup, `final` after.
+Result<> apply_cpu_affinity(const std::string& list);
 
 // Drops the bounding set, switches uid/gid/groups, sets the capability sets (incl. ambient),
 // umask and no_new_privs. Runs last before the exec (seccomp aside).

@@ -288,11 +288,12 @@ def test_personality_linux32(runtime, bundle):
     assert run_out(runtime, bundle, "uname -m") == "i686\n"
 
 
-def test_scheduler_io_priority_and_cpu_affinity(runtime, bundle):
+def test_scheduler_and_io_priority(runtime, bundle):
     proc = bundle.config["process"]
     proc["scheduler"] = {"policy": "SCHED_BATCH", "nice": 5}
     proc["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
-    proc["execCPUAffinity"] = {"initial": "0"}
+    # Not applicable to the init (config.md): its affinity stays the host's.
+    proc["execCPUAffinity"] = {"initial": "0", "final": "0"}
     out = run_out(runtime, bundle,
                   "cat /proc/self/stat; ionice -p $$; grep Cpus_allowed_list /proc/$$/status")
     stat, ionice, cpus = out.splitlines()
@@ -300,7 +301,35 @@ def test_scheduler_io_priority_and_cpu_affinity(runtime, bundle):
     # Fields after the comm start at field 3: nice is field 19, policy field 41 (SCHED_BATCH 3).
     assert fields[19 - 3] == "5" and fields[41 - 3] == "3", stat
     assert ionice == "best-effort: prio 6"
-    assert cpus.split() == ["Cpus_allowed_list:", "0"]
+    assert cpus.split()[1] == allowed_cpus(os.getpid()), cpus
+
+
+def allowed_cpus(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split()[1]
+    raise AssertionError(f"no Cpus_allowed_list for {pid}")
+
+
+@pytest.mark.skipif(os.cpu_count() < 2, reason="needs two CPUs to tell initial from final")
+def test_exec_cpu_affinity_initial_for_the_runtime_final_for_the_process(runtime, bundle, tmp_path):
+    bundle.set(args=["sleep", "60"])
+    cid = runtime.new_id()
+    runtime.run(["run", "--detach", "--bundle", bundle.path, cid])
+    process = tmp_path / "process.json"
+    script = "grep Cpus_allowed_list /proc/$$/status; sleep 3"
+    proc = dict(bundle.config["process"], args=["sh", "-c", script],
+                execCPUAffinity={"initial": "0", "final": "1"})
+    process.write_text(json.dumps(proc))
+    try:
+        execer = runtime.spawn(["exec", "--process", process, cid])
+        # The waiting `wmrun exec` runs on the initial CPUs, the process on the final ones.
+        out = harness.wait_for_file_text(execer.stdout_path, "Cpus_allowed_list")
+        assert out.split()[1] == "1", out
+        assert allowed_cpus(execer.pid) == "0"
+        assert execer.wait(timeout=20) == 0
+    finally:
+        runtime.run(["delete", "--force", cid])
 
 
 def test_time_namespace_offsets(runtime, bundle):
