@@ -6,10 +6,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-
 #include "wmrun/base/path.hpp"
 
 namespace wmrun::runtime {
@@ -117,18 +113,6 @@ Result<> setup_dev(int rootfd, const Spec& spec, bool dev_mounted, bool user_nam
             return sys_error("unlink", "/dev/ptmx");
         WM_CHECK(make_symlink(rootfd, "pts/ptmx", "/dev/ptmx"));
     }
-    return {};
-}
-
-Result<> apply_idmap(int mount_fd, const std::string& shown, bool recursive) {
-    UniqueFd userns(::open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC));
-    if (!userns) return sys_error("open", "/proc/self/ns/user");
-    mount_attr attr{};
-    attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = static_cast<unsigned long long>(userns.get());
-    if (::mount_setattr(mount_fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-                        sizeof attr) < 0)
-        return sys_error("idmap mount", shown);
     return {};
 }
 

@@ -9,7 +9,4 @@ namespace wmrun::runtime {
 
 Result<> setup_dev(int rootfd, const Spec& spec, bool dev_mounted, bool user_namespace);
 
-// Idmaps a detached mount with the container's own user namespace (the init is inside it).
-Result<> apply_idmap(int mount_fd, const std::string& shown, bool recursive);
-
 }  // namespace wmrun::runtime

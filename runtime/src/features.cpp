@@ -52,7 +52,7 @@ OrderedJson features() {
     lnx["apparmor"] = {{"enabled", false}};
     lnx["selinux"] = {{"enabled", false}};
     lnx["intelRdt"] = {{"enabled", false}};
-    lnx["mountExtensions"] = {{"idmap", {{"enabled", false}}}};
+    lnx["mountExtensions"] = {{"idmap", {{"enabled", true}}}};
     lnx["memoryPolicy"] = {
         {"modes",
          {"MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "hooks.hpp"
+#include "idmap_mounts.hpp"
 #include "process_setup.hpp"
 #include "seccomp.hpp"
 #include "sync.hpp"
@@ -67,12 +68,14 @@ Result<> join_namespaces(const InitArgs& a) {
 
 // `late_filter`: the seccomp program to load right before execve (with noNewPrivileges),
 // compiled here so that `start` does not wait for libseccomp.
-Result<std::string> setup(const InitArgs& a, OrderedJson& state,
+Result<std::string> setup(InitArgs& a, OrderedJson& state,
                           std::optional<SeccompProgram>& late_filter) {
     const Spec& spec = *a.spec;
     const Process& proc = *spec.process;
     const Linux& lnx = *spec.linux_;
     int host_pid = WM_TRY(wait_for_go(a.sync_fd));
+    // Idmapped mounts follow `go`, made by the parent after the createRuntime hooks.
+    a.rootfs.prepared = WM_TRY(receive_idmapped_mounts(a.sync_fd, spec));
     state = hook_state(a, host_pid);
     WM_CHECK(join_namespaces(a));
     if (a.new_keyring) WM_CHECK(join_session_keyring(a.id));

@@ -11,7 +11,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,6 +18,7 @@
 
 #include "cgroup_setup.hpp"
 #include "hooks.hpp"
+#include "idmap_mounts.hpp"
 #include "init.hpp"
 #include "net_devices.hpp"
 #include "notify_socket.hpp"
@@ -190,17 +190,9 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
         return fail("create", o.id, "a mount namespace is required");
     if (!lnx.net_devices.empty() && !lnx.has_namespace(NamespaceType::network))
         return fail("create", o.id, "linux.netDevices needs a network namespace");
-    // The init applies MOUNT_ATTR_IDMAP from inside the container's user namespace, where the
-    // kernel refuses it for a host filesystem (it wants CAP_SYS_ADMIN over the superblock's
-    // namespace), and a mount's own mappings are not honoured: refused before any side effect
-    // until the parent prepares these mounts (docs/runtime.md).
-    for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
-        const auto& opts = spec.mounts[i].options;
-        if (std::find(opts.begin(), opts.end(), "idmap") != opts.end() ||
-            std::find(opts.begin(), opts.end(), "ridmap") != opts.end())
-            return fail("create", "mounts[" + std::to_string(i) + "]",
-                        "idmapped mounts are not supported yet", ENOTSUP);
-    }
+    // Mount mappings the kernel would refuse only after the container exists.
+    if (auto r = check_idmapped_mounts(spec); !r)
+        return std::unexpected(with_context(std::move(r).error(), bundle + "/config.json"));
     std::string rootfs =
         spec.root->path[0] == '/' ? spec.root->path : bundle + "/" + spec.root->path;
     struct stat st {};
@@ -335,7 +327,12 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     auto creating = state_json(hook_state, Status::creating);
     WM_CHECK(run_hooks(spec.hooks.prestart, creating, "prestart"));
     WM_CHECK(run_hooks(spec.hooks.create_runtime, creating, "createRuntime"));
+    // Made here, with the host's privileges the init lacks inside its user namespace, and
+    // after the hooks, which may still be preparing a mount's source (docs/runtime.md).
+    auto idmapped = WM_TRY(prepare_idmapped_mounts(spec, bundle, static_cast<pid_t>(pid)));
     WM_CHECK(sync_send(parent_sock.get(), SyncType::go, nullptr, static_cast<int>(pid)));
+    WM_CHECK(send_idmapped_mounts(parent_sock.get(), idmapped));
+    idmapped.clear();
 
     for (;;) {
         Error child_error;

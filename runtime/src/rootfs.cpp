@@ -43,8 +43,10 @@ std::string fs_context_messages(int fsfd) {
     return out;
 }
 
-Result<> set_attrs(int fd, const std::string& shown, unsigned long long set, unsigned long long clr,
-                   unsigned long long propagation, bool recursive) {
+}  // namespace
+
+Result<> set_mount_attrs(int fd, const std::string& shown, unsigned long long set,
+                         unsigned long long clr, unsigned long long propagation, bool recursive) {
     if (set == 0 && clr == 0 && propagation == 0) return {};
     mount_attr attr{};
     attr.attr_set = set;
@@ -56,14 +58,6 @@ Result<> set_attrs(int fd, const std::string& shown, unsigned long long set, uns
     return {};
 }
 
-Result<UniqueFd> attach(UniqueFd mnt, int target_fd, const std::string& shown) {
-    if (::move_mount(mnt.get(), "", target_fd, "",
-                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        return sys_error("move_mount", shown);
-    return mnt;
-}
-
-// A fresh filesystem instance (proc, tmpfs, devpts, ...) through fsopen/fsconfig/fsmount.
 Result<UniqueFd> new_filesystem(const std::string& type, const std::string& source,
                                 const MountOptions& opts, const std::string& shown) {
     UniqueFd fs(::fsopen(type.c_str(), FSOPEN_CLOEXEC));
@@ -102,9 +96,18 @@ Result<UniqueFd> clone_tree(int dirfd, const std::string& path, bool recursive,
     return tree;
 }
 
-std::string bind_source(const RootfsContext& ctx, const std::string& source) {
+std::string bind_source(const std::string& bundle, const std::string& source) {
     if (!source.empty() && source[0] == '/') return source;
-    return ctx.bundle + "/" + source;
+    return bundle + "/" + source;
+}
+
+namespace {
+
+Result<UniqueFd> attach(UniqueFd mnt, int target_fd, const std::string& shown) {
+    if (::move_mount(mnt.get(), "", target_fd, "",
+                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return sys_error("move_mount", shown);
+    return mnt;
 }
 
 // /proc and /sys must be real directories: a symlink in the image there would move the mount
@@ -119,7 +122,16 @@ Result<> refuse_symlink(int rootfd, const std::string& dest) {
     return {};
 }
 
-Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
+// A mount `wmrun create` made already (idmapped): only its place in the rootfs is left.
+Result<UniqueFd> attach_prepared(int rootfd, UniqueFd mnt, const std::string& dest) {
+    struct stat st {};
+    if (::fstat(mnt.get(), &st) < 0) return sys_error("stat prepared mount", dest);
+    auto target = WM_TRY(ensure_in_root(rootfd, dest, S_ISDIR(st.st_mode)));
+    return attach(std::move(mnt), target.get(), dest);
+}
+
+Result<> mount_one(const RootfsContext& ctx, int rootfd, std::size_t index) {
+    const Mount& m = ctx.spec->mounts[index];
     const std::string& dest = m.destination;
     MountOptions opts = parse_mount_options(m.options);
     bool bind = opts.bind || m.type == "bind";
@@ -129,16 +141,16 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
     if (type == "proc" || type == "sysfs") WM_CHECK(refuse_symlink(rootfd, dest));
 
     UniqueFd mnt;
-    if (bind) {
-        std::string src = bind_source(ctx, m.source);
+    if (index < ctx.prepared.size() && ctx.prepared[index] >= 0) {
+        mnt = WM_TRY(attach_prepared(rootfd, UniqueFd(ctx.prepared[index]), dest));
+    } else if (bind) {
+        std::string src = bind_source(ctx.bundle, m.source);
         struct stat st {};
         if (::stat(src.c_str(), &st) < 0) return sys_error("stat bind source", src);
         auto target = WM_TRY(ensure_in_root(rootfd, dest, S_ISDIR(st.st_mode)));
         mnt = WM_TRY(clone_tree(AT_FDCWD, src, opts.recursive, dest));
         bool rec = opts.recursive || opts.recursive_attrs;
-        WM_CHECK(set_attrs(mnt.get(), dest, opts.attr_set, opts.attr_clr, 0, rec));
-        if (opts.idmap)
-            WM_CHECK(apply_idmap(mnt.get(), dest, opts.recursive_idmap || opts.recursive));
+        WM_CHECK(set_mount_attrs(mnt.get(), dest, opts.attr_set, opts.attr_clr, 0, rec));
         mnt = WM_TRY(attach(std::move(mnt), target.get(), dest));
     } else {
         auto target = WM_TRY(ensure_in_root(rootfd, dest, true));
@@ -157,7 +169,7 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
                 made = clone_tree(AT_FDCWD, host, true, dest);
                 unsigned long long ro = type == "mqueue" ? 0 : MOUNT_ATTR_RDONLY;
                 if (made)
-                    WM_CHECK(set_attrs(
+                    WM_CHECK(set_mount_attrs(
                         made->get(), dest,
                         ro | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, true));
             }
@@ -172,7 +184,8 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, const Mount& m) {
         mnt = WM_TRY(attach(std::move(*made), target.get(), dest));
     }
     if (opts.propagation != 0)
-        WM_CHECK(set_attrs(mnt.get(), dest, 0, 0, opts.propagation, opts.propagation_recursive));
+        WM_CHECK(
+            set_mount_attrs(mnt.get(), dest, 0, 0, opts.propagation, opts.propagation_recursive));
     return {};
 }
 
@@ -207,9 +220,9 @@ Result<> readonly_path(int rootfd, const std::string& path) {
         return std::unexpected(target.error());
     }
     auto mnt = WM_TRY(clone_tree(target->get(), "", true, path));
-    WM_CHECK(set_attrs(mnt.get(), path,
-                       MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                       0, 0, true));
+    WM_CHECK(set_mount_attrs(
+        mnt.get(), path,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, true));
     WM_CHECK(attach(std::move(mnt), target->get(), path));
     return {};
 }
@@ -258,9 +271,9 @@ Result<> prepare_rootfs(const RootfsContext& ctx) {
     auto root = WM_TRY(open_file(ctx.rootfs, O_PATH | O_DIRECTORY));
 
     bool dev_mounted = false;
-    for (const auto& m : spec.mounts) {
-        if (auto r = mount_one(ctx, root.get(), m); !r) return std::unexpected(r.error());
-        if (clean_relative(m.destination) == "dev") dev_mounted = true;
+    for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
+        if (auto r = mount_one(ctx, root.get(), i); !r) return std::unexpected(r.error());
+        if (clean_relative(spec.mounts[i].destination) == "dev") dev_mounted = true;
     }
     WM_CHECK(setup_dev(root.get(), spec, dev_mounted, ctx.user_namespace));
     WM_CHECK(apply_sysctls(root.get(), spec.linux_->sysctl));

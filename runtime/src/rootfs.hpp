@@ -3,7 +3,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "mount_options.hpp"
 #include "wmrun/base/error.hpp"
 #include "wmrun/base/unique_fd.hpp"
 #include "wmrun/runtime/spec.hpp"
@@ -16,6 +18,9 @@ struct RootfsContext {
     std::string bundle;  // absolute; relative bind sources are taken from here
     bool user_namespace = false;
     bool no_pivot = false;
+    // Indexed like spec->mounts: a detached mount `wmrun create` made (idmapped mounts), which
+    // is attached as it is, or -1. Each is closed once attached.
+    std::vector<int> prepared;
 };
 
 // Everything up to the switch into the new root: mounts, /dev, sysctls, then readonly and
@@ -27,5 +32,23 @@ Result<> enter_rootfs(const RootfsContext& ctx);
 
 // After pivot: rootfsPropagation and read-only root.
 Result<> finish_rootfs(const RootfsContext& ctx);
+
+// The mount building blocks, shared with idmap_mounts.cpp (which runs them in the parent).
+// `shown` names the mount in errors.
+
+// A bind source as config.md reads it: relative to the bundle unless absolute.
+std::string bind_source(const std::string& bundle, const std::string& source);
+
+// A fresh filesystem instance (proc, tmpfs, devpts, ...) through fsopen/fsconfig/fsmount.
+Result<UniqueFd> new_filesystem(const std::string& type, const std::string& source,
+                                const MountOptions& opts, const std::string& shown);
+
+// open_tree(OPEN_TREE_CLONE): a detached copy of `path` below `dirfd` (the tree for rbind).
+Result<UniqueFd> clone_tree(int dirfd, const std::string& path, bool recursive,
+                            const std::string& shown);
+
+// mount_setattr on a mount fd; nothing to do is no call.
+Result<> set_mount_attrs(int fd, const std::string& shown, unsigned long long set,
+                         unsigned long long clr, unsigned long long propagation, bool recursive);
 
 }  // namespace wmrun::runtime

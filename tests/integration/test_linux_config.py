@@ -194,24 +194,6 @@ def test_bind_mount_propagation_flags(runtime, bundle, tmp_path):
     assert tags["rprivate"] == "", tags
 
 
-def test_idmapped_bind_mount_is_refused_before_any_side_effect(runtime, userns_bundle):
-    # Not supported yet (the init, inside the user namespace, cannot idmap a host filesystem):
-    # a one-line error before anything is made, and `features` does not claim it.
-    bundle = userns_bundle
-    maps = id_map(0, USERNS_HOST_ID, USERNS_SIZE)
-    bundle.set(args=["true"], add_mounts=[
-        {"destination": "/mnt/idmapped", "type": "bind", "source": str(bundle.path),
-         "options": ["bind", "idmap"], "uidMappings": maps, "gidMappings": maps}])
-    cid = runtime.new_id()
-    res = runtime.run(["run", "--bundle", bundle.path, cid], check=False)
-    assert res.returncode != 0 and res.stderr.count("\n") == 1, res.stderr
-    assert "idmapped mounts are not supported" in res.stderr and "mounts[" in res.stderr
-    assert cid not in runtime.list_ids()
-    if not runtime.is_runc:
-        features = json.loads(runtime.run(["features"]).stdout)
-        assert features["linux"]["mountExtensions"]["idmap"]["enabled"] is False
-
-
 def test_rootfs_propagation(runtime, bundle):
     # The rootfs must sit in a shared peer group for "shared" to keep "/" in one.
     with host_mount("--bind", str(bundle.rootfs), target=bundle.rootfs):
