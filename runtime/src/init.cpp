@@ -1,6 +1,7 @@
 #include "init.hpp"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -66,6 +67,36 @@ Result<> join_namespaces(const InitArgs& a) {
     return {};
 }
 
+// A namespace belongs to the user namespace its maker is in, so the ones made beside a user
+// namespace joined by path are made here, after joining it, as runc's nsexec does: unshare,
+// and for a new pid namespace a fork, the process that goes on as its pid 1 (a sibling, so
+// that `create` still reaps it). `create` learns that process's host pid, or 0 for this one;
+// it waits for the message before touching the namespaces. The cgroup namespace waits until
+// after `go`, when the parent has placed the init in its cgroup, its root.
+Result<> enter_joined_user_namespace(InitArgs& a) {
+    WM_CHECK(join_namespaces(a));
+    a.join.clear();
+    // The host's root is no one in there: become the namespace's root, or nothing made below
+    // (a directory, a device node) could be owned by a mapped id.
+    if (::setresgid(0, 0, 0) < 0) return sys_error("setresgid", "0");
+    if (::setresuid(0, 0, 0) < 0) return sys_error("setresuid", "0");
+    int now = a.unshare_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP);
+    if (now != 0 && ::unshare(now) < 0) return sys_error("unshare", "container namespaces");
+    if (!(a.unshare_flags & CLONE_NEWPID))
+        return sync_send(a.sync_fd, SyncType::child_pid, nullptr, 0);
+    if (::unshare(CLONE_NEWPID) < 0) return sys_error("unshare", "pid namespace");
+    clone_args ca{};
+    ca.flags = CLONE_PARENT;
+    long pid = sys::clone3(&ca, sizeof ca);
+    if (pid < 0) return sys_error("clone3", "container init");
+    if (pid > 0) {
+        (void)sync_send(a.sync_fd, SyncType::child_pid, nullptr, static_cast<int>(pid));
+        ::_exit(0);
+    }
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // a fork does not inherit it
+    return {};
+}
+
 // `late_filter`: the seccomp program to load right before execve (with noNewPrivileges),
 // compiled here so that `start` does not wait for libseccomp.
 Result<std::string> setup(InitArgs& a, OrderedJson& state,
@@ -78,6 +109,8 @@ Result<std::string> setup(InitArgs& a, OrderedJson& state,
     a.rootfs.prepared = WM_TRY(receive_idmapped_mounts(a.sync_fd, spec));
     state = hook_state(a, host_pid);
     WM_CHECK(join_namespaces(a));
+    if ((a.unshare_flags & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) < 0)
+        return sys_error("unshare", "cgroup namespace");
     if (a.new_keyring) WM_CHECK(join_session_keyring(a.id));
     if (a.new_user_namespace) {
         // Become the namespace's root so the setup below has its full capabilities.
@@ -199,6 +232,9 @@ void container_init(const InitArgs& args) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (auto r = place_listen_fds(a); !r) die(a.sync_fd, r.error());
     close_other_fds(a);
+    if (a.unshare_flags != 0) {
+        if (auto r = enter_joined_user_namespace(a); !r) die(a.sync_fd, r.error());
+    }
     OrderedJson state;
     std::optional<SeccompProgram> late_filter;
     auto exe = setup(a, state, late_filter);

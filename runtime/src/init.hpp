@@ -26,6 +26,9 @@ struct InitArgs {
     bool new_keyring = true;  // false with --no-new-keyring
     // Namespaces to join by path, in order (user first): (CLONE_NEW* flag, fd).
     std::vector<std::pair<int, int>> join;
+    // With a user namespace joined by path: the CLONE_NEW* namespaces the init makes itself
+    // once it has joined it, so that they belong to it (see enter_joined_user_namespace).
+    int unshare_flags = 0;
 };
 
 [[noreturn]] void container_init(const InitArgs& args);

@@ -276,6 +276,15 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
         join_fds.push_back(std::move(fd));
     }
 
+    // Made beside a user namespace joined by path, the others must belong to it: the init
+    // makes them once it has joined it (init.cpp, enter_joined_user_namespace).
+    if (!args.join.empty() && args.join.front().first == CLONE_NEWUSER) {
+        constexpr std::uint64_t by_init = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                          CLONE_NEWPID | CLONE_NEWCGROUP;
+        args.unshare_flags = static_cast<int>(flags & by_init);
+        flags &= ~by_init;
+    }
+
     if (lnx.has_namespace(NamespaceType::time) && !own_timens) {
         // A child cloned with CLONE_NEWTIME is already in the namespace, which freezes its
         // offsets; so the namespace is made for our children and given its offsets first.
@@ -311,6 +320,23 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     ChildGuard child{pidfd, static_cast<pid_t>(pid)};
     child_sock.reset();
     join_fds.clear();
+    if (args.unshare_flags != 0) {
+        // The init has made its namespaces; with a new pid namespace its pid 1 is a fork.
+        Error init_error;
+        int forked = 0;
+        auto msg = WM_TRY(sync_recv(parent_sock.get(), &init_error, "container init", &forked));
+        if (msg == SyncType::error) return std::unexpected(init_error);
+        if (msg != SyncType::child_pid) return fail("create", o.id, "unexpected message from init");
+        if (forked > 0) {
+            UniqueFd pid1(static_cast<int>(sys::pidfd_open(forked, 0)));
+            if (!pid1) return sys_error("pidfd_open", std::to_string(forked));
+            ::waitid(P_PIDFD, static_cast<id_t>(pidfd_owner.get()), nullptr, WEXITED);
+            pidfd_owner = std::move(pid1);
+            child.pidfd = pidfd_owner.get();
+            child.pid = forked;
+            pid = forked;
+        }
+    }
 
     if (!cgroup_fd) WM_CHECK(cgroup.enter(static_cast<pid_t>(pid)));
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
