@@ -55,5 +55,9 @@ def test_namespaces_made_beside_a_joined_user_namespace_belong_to_it(runtime, us
             assert nspid[-1] == "1", status
         finally:
             runtime.run(["delete", "--force", cid])
+        # In the foreground, `run` waits for the forked pid 1 and returns its status.
+        bundle.set(args=["sh", "-c", "exit 3"])
+        res = runtime.run(["run", "--bundle", bundle.path, runtime.new_id()], check=False)
+        assert res.returncode == 3, res.stderr
     finally:
         runtime.run(["delete", "--force", holder])
