@@ -189,6 +189,26 @@ Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::s
     return decode_blob(stored, loc.raw_len, loc.flags, name);
 }
 
+Result<> read_blob_into(int fd, const Location& loc, const std::string& name,
+                        std::vector<uint8_t>& stored, uint8_t* out) {
+    if (!(loc.flags & kFlagZstd)) {
+        if (loc.stored_len != loc.raw_len) return fail("read chunk", name, "length mismatch");
+        return pread_all(fd, out, loc.raw_len, loc.offset, name);
+    }
+    if (stored.size() < loc.stored_len) stored.resize(loc.stored_len);
+    WM_CHECK(pread_all(fd, stored.data(), loc.stored_len, loc.offset, name));
+    // ZSTD_decompress would make and free a context (over 100 KiB) for every chunk.
+    struct Ctx {
+        ZSTD_DCtx* d = ZSTD_createDCtx();
+        ~Ctx() { ZSTD_freeDCtx(d); }
+    };
+    thread_local Ctx ctx;
+    size_t n = ZSTD_decompressDCtx(ctx.d, out, loc.raw_len, stored.data(), loc.stored_len);
+    if (ZSTD_isError(n)) return fail("decompress chunk", name, ZSTD_getErrorName(n));
+    if (n != loc.raw_len) return fail("decompress chunk", name, "length mismatch");
+    return {};
+}
+
 std::vector<uint8_t> compress_chunk(std::span<const uint8_t> raw, int level) {
     // One context per thread: creating one per chunk would cost more than compressing.
     struct Ctx {

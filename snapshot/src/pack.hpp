@@ -52,6 +52,11 @@ Result<PackContents> read_pack(const std::string& path, bool check_checksum);
 
 // Reads, decompresses and returns one chunk's raw bytes (not re-hashed).
 Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::string& name);
+// read_blob into `out` (at least loc.raw_len bytes), for loops over many chunks: the stored
+// bytes of a compressed blob go through `stored`, which grows and is never shrunk, and the
+// zstd context is the thread's, so a chunk allocates nothing. Not re-hashed either.
+Result<> read_blob_into(int fd, const Location& loc, const std::string& name,
+                        std::vector<uint8_t>& stored, uint8_t* out);
 // The raw bytes of a blob already read; `flags` and `raw_len` as in the pack index.
 Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
                                          uint32_t flags, const std::string& name);

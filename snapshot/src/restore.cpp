@@ -6,15 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
-#include <map>
 #include <optional>
+#include <thread>
 #include <unordered_set>
 
 #include "fs_meta.hpp"
 #include "manifest.hpp"
-#include "pack.hpp"
 #include "repo_internal.hpp"
+#include "restore_writer.hpp"
 #include "wmrun/base/fs.hpp"
 
 namespace wmrun::snapshot {
@@ -34,132 +35,48 @@ bool safe_path(const std::string& p) {
     }
 }
 
-class PackCache {
-  public:
-    explicit PackCache(const std::string& repo) : repo_(repo) {}
-    Result<int> fd(const ChunkId& pack) {
-        auto it = fds_.find(pack);
-        if (it != fds_.end()) return it->second.get();
-        if (fds_.size() >= 64) fds_.clear();  // bounded: restores read packs roughly in order
-        UniqueFd f = WM_TRY(open_file(repo_ + "/" + pack_rel_path(pack), O_RDONLY | O_CLOEXEC));
-        int raw = f.get();
-        fds_.emplace(pack, std::move(f));
-        return raw;
-    }
+// Metadata of a directory, symlink or special file, by name (regular files: restore_writer).
+// Owner first (chown clears setuid and security.capability), then mode, then xattrs.
+Result<> set_meta(int dirfd, const std::string& name, const Entry& e,
+                  const std::string& host_path) {
+    const char* n = name.c_str();
+    if (::fchownat(dirfd, n, e.uid, e.gid, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
+        return sys_error("chown", host_path);
+    if (e.type != EntryType::symlink &&
+        (name.empty() ? ::fchmod(dirfd, e.mode) : ::fchmodat(dirfd, n, e.mode, 0)) < 0)
+        return sys_error("chmod", host_path);
+    WM_CHECK(write_xattrs(
+        name.empty() ? "/proc/self/fd/" + std::to_string(dirfd) : fd_path(dirfd, name), e.xattrs));
+    if (e.type != EntryType::dir) WM_CHECK(set_entry_time(dirfd, name, e, host_path));
+    return {};
+}
 
-  private:
-    std::string repo_;
-    std::map<ChunkId, UniqueFd> fds_;
-};
-
-struct Restorer {
-    Repository::State& s;
-    int root;
-    const std::string& target;
-    PackCache packs;
-    std::vector<std::string> damaged;
-    std::optional<Error> first_error;
-    uint64_t bytes = 0;
-    size_t skip = 0;
-
-    Result<std::vector<uint8_t>> chunk(const ChunkId& id, const std::string& path) {
-        const Location* loc = s.index.find(id);
-        if (!loc) return fail("restore " + path, id.hex(), "chunk missing from the index");
-        int fd = WM_TRY(packs.fd(loc->pack));
-        auto data = WM_TRY(read_blob(fd, *loc, pack_rel_path(loc->pack)));
-        if (s.hasher(data.data(), data.size()) != id)
-            return fail("restore " + path, id.hex(), "chunk does not match its id");
-        return data;
-    }
-
-    // A chunk that cannot be read or fails its hash leaves its range a hole and marks the file
-    // damaged; the length of the range comes from the index, or from the file's extents.
-    Result<> write_content(int fd, const Entry& e, const std::string& host_path) {
-        // A new file is empty: its length needs setting only for holes, or when a damaged
-        // chunk left its range unwritten.
-        bool dense = e.extents.empty() ? e.size == 0
-                                       : e.extents.size() == 1 && e.extents[0].first == 0 &&
-                                             e.extents[0].second == e.size;
-        size_t damaged_before = damaged.size();
-        Result<> r = write_chunks(fd, e, host_path);
-        if (r && (!dense || damaged.size() != damaged_before) && ::ftruncate(fd, off_t(e.size)) < 0)
-            return sys_error("ftruncate", host_path);
-        return r;
-    }
-
-    Result<> write_chunks(int fd, const Entry& e, const std::string& host_path) {
-        size_t ext = 0;
-        uint64_t in_ext = 0;
-        for (const auto& id : e.chunks) {
-            auto data = chunk(id, e.path);
-            if (!data) {
-                if (!first_error) first_error = data.error();
-                if (damaged.empty() || damaged.back() != e.path) damaged.push_back(e.path);
-                const Location* loc = s.index.find(id);
-                if (!loc) return {};  // the length is unknown: the rest of the file stays holes
-                data = std::vector<uint8_t>();
-                skip = loc->raw_len;
-            }
-            size_t pos = 0, len = skip ? skip : data->size();
-            while (pos < len) {
-                while (ext < e.extents.size() && in_ext == e.extents[ext].second) {
-                    ++ext;
-                    in_ext = 0;
-                }
-                if (ext == e.extents.size())
-                    return fail("restore", host_path, "chunks longer than the extents");
-                size_t n = size_t(std::min<uint64_t>(len - pos, e.extents[ext].second - in_ext));
-                if (!skip)
-                    WM_CHECK(pwrite_all(fd, data->data() + pos, n, e.extents[ext].first + in_ext,
-                                        host_path));
-                pos += n;
-                in_ext += n;
-            }
-            bytes += skip ? 0 : len;
-            skip = 0;
+// Damaged files and every other name of their inodes, in manifest order; the first bad chunk
+// in that order is the error reported.
+std::vector<std::string> damaged_paths(const Manifest& m, const std::vector<FileOutcome>& out,
+                                       std::optional<Error>& first_error) {
+    std::vector<std::string> paths;
+    std::unordered_set<std::string_view> damaged;
+    size_t i = 0;
+    for (const auto& e : m.tree) {
+        if (e.type == EntryType::file && i < out.size()) {
+            const FileOutcome& o = out[i++];
+            if (!o.damaged) continue;
+            if (!first_error) first_error = o.chunk_error;
+            damaged.insert(e.path);
+            paths.push_back(e.path);
+        } else if (e.type == EntryType::hardlink && damaged.contains(e.link)) {
+            paths.push_back(e.path);
         }
-        return {};
     }
+    return paths;
+}
 
-    // Owner first (chown clears setuid and security.capability), then mode, then xattrs.
-    Result<> set_meta(int dirfd, const std::string& name, const Entry& e,
-                      const std::string& host_path) {
-        const char* n = name.c_str();
-        if (::fchownat(dirfd, n, e.uid, e.gid, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
-            return sys_error("chown", host_path);
-        if (e.type != EntryType::symlink &&
-            (name.empty() ? ::fchmod(dirfd, e.mode) : ::fchmodat(dirfd, n, e.mode, 0)) < 0)
-            return sys_error("chmod", host_path);
-        WM_CHECK(write_xattrs(
-            name.empty() ? "/proc/self/fd/" + std::to_string(dirfd) : fd_path(dirfd, name),
-            e.xattrs));
-        if (e.type != EntryType::dir) WM_CHECK(set_time(dirfd, name, e, host_path));
-        return {};
-    }
-
-    // set_meta for a regular file through its open fd: no path lookups.
-    Result<> set_file_meta(int fd, const Entry& e, const std::string& host_path) {
-        if (::fchown(fd, e.uid, e.gid) < 0) return sys_error("chown", host_path);
-        if (::fchmod(fd, e.mode) < 0) return sys_error("chmod", host_path);
-        for (const auto& [xname, value] : e.xattrs)
-            if (::fsetxattr(fd, xname.c_str(), value.data(), value.size(), 0) < 0)
-                return sys_error("lsetxattr " + xname, host_path);
-        return set_time(fd, "", e, host_path);
-    }
-
-    Result<> set_time(int dirfd, const std::string& name, const Entry& e,
-                      const std::string& host_path) {
-        timespec ts[2] = {{0, UTIME_OMIT}, {e.mtime_ns / 1000000000, e.mtime_ns % 1000000000}};
-        if (ts[1].tv_nsec < 0) {
-            ts[1].tv_nsec += 1000000000;
-            ts[1].tv_sec -= 1;
-        }
-        if ((name.empty() ? ::futimens(dirfd, ts)
-                          : ::utimensat(dirfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW)) < 0)
-            return sys_error("utimensat", host_path);
-        return {};
-    }
-};
+// Writer threads: one per CPU, since the loop's own share (creating the files) is the smaller.
+unsigned writer_threads() {
+    if (const char* v = ::getenv("WMRUN_RESTORE_WORKERS")) return unsigned(std::atoi(v));
+    return std::max(1u, std::thread::hardware_concurrency());
+}
 
 }  // namespace
 
@@ -177,21 +94,29 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
     if (!WM_TRY(read_dir_names(root.get(), target)).empty())
         return fail("restore", target, "target directory is not empty", ENOTEMPTY);
 
-    Restorer r{*s_, root.get(), target, PackCache(s_->dir), {}, {}, 0, 0};
     RestoreResult result;
     result.id = id;
     Progress progress;
     for (const auto& e : m.tree)
         if (e.type == EntryType::file) ++progress.items_total, progress.bytes_total += e.size;
+    FileWriters writers(*s_, progress.items_total, writer_threads());
+    auto report = [&] {
+        if (!options.progress || writers.files_done() == progress.items) return;
+        progress.items = writers.files_done();
+        progress.bytes = writers.bytes_done();
+        options.progress(progress);
+    };
     // Open directories from the root down to the current entry's parent; the manifest lists
     // a directory before its children, so the parent is always on this stack.
     std::vector<std::pair<std::string, UniqueFd>> stack;
     std::unordered_set<std::string> files;  // regular files made here: valid hardlink targets
     std::vector<const Entry*> dirs;
     for (const auto& e : m.tree) {
+        if (writers.failed()) break;
+        report();
         std::string host_path = target + "/" + e.path;
         if (e.path == ".") {
-            WM_CHECK(r.set_meta(root.get(), "", e, target));
+            WM_CHECK(set_meta(root.get(), "", e, target));
             dirs.push_back(&e);
             continue;
         }
@@ -219,15 +144,11 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
                 int fd =
                     ::openat(dirfd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0) return sys_error("create", host_path);
-                UniqueFd file(fd);
-                WM_CHECK(r.write_content(fd, e, host_path));
-                WM_CHECK(r.set_file_meta(fd, e, host_path));
+                // Written, given its metadata and closed by a writer thread.
+                writers.submit({size_t(result.files), &e, UniqueFd(fd), std::move(host_path)});
                 files.insert(e.path);
                 ++result.files;
-                ++progress.items;
-                progress.bytes += e.size;
-                if (options.progress) options.progress(progress);
-                break;
+                continue;
             }
             case EntryType::symlink:
                 if (::symlinkat(e.target.c_str(), dirfd, n) < 0)
@@ -248,27 +169,30 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
                     return fail("restore", e.path, "hardlink to an unknown file " + e.link);
                 if (::linkat(root.get(), e.link.c_str(), dirfd, n, 0) < 0)
                     return sys_error("link", host_path);
-                if (std::find(r.damaged.begin(), r.damaged.end(), e.link) != r.damaged.end())
-                    r.damaged.push_back(e.path);  // every name of a damaged inode
                 ++result.others;
                 continue;  // metadata belongs to the inode, set with its first name
         }
-        if (e.type == EntryType::file) continue;  // set through its fd above
         if (e.type != EntryType::dir) ++result.others;
-        WM_CHECK(r.set_meta(dirfd, name, e, host_path));
+        WM_CHECK(set_meta(dirfd, name, e, host_path));
     }
     stack.clear();
+    std::vector<FileOutcome> outcomes = writers.finish();
+    report();
+    for (const auto& o : outcomes) {
+        if (o.error) return std::unexpected(*o.error);  // the first in manifest order
+        result.bytes += o.bytes;
+    }
     // Directory times last, deepest first: making children moved them.
     for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
         const Entry& e = **it;
         std::string rel = e.path == "." ? "" : e.path;
-        WM_CHECK(r.set_time(root.get(), rel, e, target + "/" + rel));
+        WM_CHECK(set_entry_time(root.get(), rel, e, target + "/" + rel));
     }
     if (::syncfs(root.get()) < 0) return sys_error("syncfs", target);
-    result.bytes = r.bytes;
-    result.damaged_files = std::move(r.damaged);
+    std::optional<Error> first_error;
+    result.damaged_files = damaged_paths(m, outcomes, first_error);
     if (!result.damaged_files.empty() && !options.allow_damaged) {
-        Error e = *r.first_error;
+        Error e = *first_error;
         e.detail = (e.detail.empty() && e.err ? std::string(std::strerror(e.err)) : e.detail) +
                    "; " + std::to_string(result.damaged_files.size()) +
                    " damaged files, the rest restored";

@@ -148,6 +148,62 @@ TEST_CASE("a flipped byte in a pack is reported as the damaged file") {
     CHECK(victim != random_string(2 << 20, 5));
 }
 
+// Restore writes regular files on worker threads (WMRUN_RESTORE_WORKERS sets how many, 0 for
+// none): whatever their number, the tree is the same and damage is reported in manifest order,
+// with every name of a damaged inode.
+TEST_CASE("restore gives the same tree and the same damage report with any number of writers") {
+    TempDir src, t;
+    write(src / "a-victim.bin", random_string(2 << 20, 5));
+    REQUIRE(::link((src / "a-victim.bin").c_str(), (src / "b-link").c_str()) == 0);
+    for (int i = 0; i < 300; ++i) {
+        std::string dir = src / ("m" + std::to_string(i % 7));
+        std::filesystem::create_directories(dir);
+        write(dir + "/f" + std::to_string(i), random_string(size_t(i) * 97, 100 + i), 0600 + i % 3);
+    }
+    write(src / "z-big.bin", random_string(3 << 20, 6));
+    Repository repo = open_new(t);
+    auto snap = repo.create(src.path(), {.threads = 1});  // one worker: blobs in walk order
+    REQUIRE(snap);
+    std::string intact = t / "intact";
+    REQUIRE(repo.restore(snap->id, intact));
+    require_same_tree(src.path(), intact);
+
+    std::string pack;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(t / "repo/packs"))
+        if (e.is_regular_file() && (pack.empty() || e.path().string() < pack)) pack = e.path();
+    int fd = ::open(pack.c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    char byte;
+    REQUIRE(::pread(fd, &byte, 1, 1000) == 1);  // inside a-victim.bin's first chunk
+    byte ^= 0x40;
+    REQUIRE(::pwrite(fd, &byte, 1, 1000) == 1);
+    ::close(fd);
+
+    for (const char* workers : {"0", "1", "3"}) {
+        INFO("writers: " << workers);
+        REQUIRE(::setenv("WMRUN_RESTORE_WORKERS", workers, 1) == 0);
+        std::string out = t / (std::string("out") + workers);
+        auto failed = repo.restore(snap->id, out + "-strict");
+        REQUIRE_FALSE(failed);
+        CHECK(failed.error().message().find("does not match") != std::string::npos);
+        CHECK(failed.error().message().find("2 damaged files") != std::string::npos);
+        auto r = repo.restore(snap->id, out, {.allow_damaged = true});
+        REQUIRE(r);
+        CHECK(r->damaged_files == std::vector<std::string>{"a-victim.bin", "b-link"});
+        CHECK(r->files == 302);
+        for (const auto& e : std::filesystem::recursive_directory_iterator(src.path())) {
+            std::string rel = std::filesystem::relative(e.path(), src.path());
+            if (!e.is_regular_file() || rel == "a-victim.bin" || rel == "b-link") continue;
+            INFO(rel);
+            CHECK(wmrun::read_file(out + "/" + rel).value() == wmrun::read_file(e.path()).value());
+        }
+        std::string victim = wmrun::read_file(out + "/b-link").value();
+        CHECK(victim.size() == 2u << 20);
+        CHECK(victim != random_string(2 << 20, 5));
+    }
+    ::unsetenv("WMRUN_RESTORE_WORKERS");
+}
+
 TEST_CASE("forget and prune free unused chunks, rewriting partly used packs") {
     TempDir src, t;
     write(src / "keep", random_string(300 << 10, 7));
