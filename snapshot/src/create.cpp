@@ -10,6 +10,8 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "file_reader.hpp"
@@ -62,10 +64,13 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> data_extents(int fd, uint64_t
 // a caller can hold a running container frozen for the second phase alone.
 constexpr size_t kFilesAhead = 64;
 
+// The parent snapshot's regular files by path.
+using ParentFiles = std::unordered_map<std::string_view, const Entry*>;
+
 class Walker {
   public:
-    Walker(Repository::State& s, PackSink& sink, CreateResult& result,
-           const std::map<std::string, const Entry*>& parent, const CreateOptions& options)
+    Walker(Repository::State& s, PackSink& sink, CreateResult& result, const ParentFiles& parent,
+           const CreateOptions& options)
         : s_(s), sink_(sink), r_(result), parent_(parent), options_(options) {}
 
     Result<> walk_dir(int dirfd, const std::string& rel, const std::string& host_path);
@@ -84,7 +89,7 @@ class Walker {
     Repository::State& s_;
     PackSink& sink_;
     CreateResult& r_;
-    const std::map<std::string, const Entry*>& parent_;
+    const ParentFiles& parent_;
     const CreateOptions& options_;
     std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // hardlinked inodes seen
     std::unordered_set<ChunkId, ChunkIdHash> pending_;       // chunks queued in this run
@@ -316,12 +321,13 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     CreateResult result;
     Manifest parent;
     std::string parent_id;
-    std::map<std::string, const Entry*> parent_files;
+    ParentFiles parent_files;  // views into parent.tree, which outlives the walk
     if (!options.parent.empty()) {
         parent_id = WM_TRY(resolve(options.parent));
         parent = WM_TRY(read_manifest(s_->dir, s_->hasher, parent_id));
+        parent_files.reserve(parent.tree.size());
         for (const auto& e : parent.tree)
-            if (e.type == EntryType::file) parent_files[e.path] = &e;
+            if (e.type == EntryType::file) parent_files.emplace(e.path, &e);
     }
 
     UniqueFd root = WM_TRY(open_file(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -340,6 +346,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
 
     PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, options.threads);
     Walker walker(*s_, sink, result, parent_files, options);
+    walker.tree.reserve(parent.tree.size() + 1);  // most trees stay about the size they were
     walker.tree.push_back(std::move(top));
     Result<> walked = walker.walk_dir(root.get(), "", source);
     if (walked && options.before_read) walked = options.before_read();

@@ -87,8 +87,10 @@ class UringReader final : public FileReader {
         if (rc < 0) return rc;
         ready_ = true;
         slots_.resize(depth_);
+        // Not value-initialised: a zeroed 16 MiB would be touched (and faulted in) by every
+        // snapshot, also one that reads no file.
         for (auto& s : slots_)
-            s.buf.resize(block_);
+            s.buf.reset(new uint8_t[block_]);
         return 0;
     }
 
@@ -114,7 +116,7 @@ class UringReader final : public FileReader {
             size_t have = f.truncated ? 0 : size_t(s.res);
             if (pos_ < have) {
                 size_t n = std::min(len, have - pos_);
-                std::memcpy(buf, s.buf.data() + pos_, n);
+                std::memcpy(buf, s.buf.get() + pos_, n);
                 pos_ += n;
                 return n;
             }
@@ -153,7 +155,7 @@ class UringReader final : public FileReader {
         size_t len;
     };
     struct Slot {
-        std::vector<uint8_t> buf;
+        std::unique_ptr<uint8_t[]> buf;
         Segment seg{};
         int res = 0;
         bool done = false;
@@ -179,7 +181,7 @@ class UringReader final : public FileReader {
             pending_.pop_front();
             s.done = false;
             File& f = file_of(s.seg.file);
-            ::io_uring_prep_read(sqe, f.fd.get(), s.buf.data(), unsigned(s.seg.len),
+            ::io_uring_prep_read(sqe, f.fd.get(), s.buf.get(), unsigned(s.seg.len),
                                  f.extents[s.seg.extent].first + s.seg.offset);
             ::io_uring_sqe_set_data64(sqe, submitted_);
             ++submitted_;

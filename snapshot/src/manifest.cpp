@@ -18,12 +18,17 @@ constexpr std::string_view kMagic = "WMSNAP01";
 Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& hasher,
                                    const Manifest& m) {
     std::string text = manifest_json(m);
-    std::string out(kMagic);
+    // resize_and_overwrite: the buffers of a manifest run to megabytes, and zero-filling them
+    // first would cost as much as a no-change snapshot's walk of a small tree.
+    std::string out;
     size_t bound = ZSTD_compressBound(text.size());
-    out.resize(kMagic.size() + bound);
-    size_t n = ZSTD_compress(out.data() + kMagic.size(), bound, text.data(), text.size(), 3);
+    size_t n = 0;
+    out.resize_and_overwrite(kMagic.size() + bound, [&](char* p, size_t size) {
+        std::memcpy(p, kMagic.data(), kMagic.size());
+        n = ZSTD_compress(p + kMagic.size(), size - kMagic.size(), text.data(), text.size(), 3);
+        return ZSTD_isError(n) ? size_t(0) : kMagic.size() + n;
+    });
     if (ZSTD_isError(n)) return fail("compress manifest", repo, ZSTD_getErrorName(n));
-    out.resize(kMagic.size() + n);
     ChunkId sum = hasher(text.data(), text.size());
     put_id(out, sum);
     std::string id = sum.hex();
@@ -43,8 +48,12 @@ Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hashe
     if (raw_len == ZSTD_CONTENTSIZE_ERROR || raw_len == ZSTD_CONTENTSIZE_UNKNOWN ||
         raw_len > (1ull << 34))
         return fail("read snapshot", path, "bad zstd frame");
-    std::string text(raw_len, '\0');
-    size_t n = ZSTD_decompress(text.data(), text.size(), frame, frame_len);
+    std::string text;
+    size_t n = 0;
+    text.resize_and_overwrite(size_t(raw_len), [&](char* p, size_t size) {
+        n = ZSTD_decompress(p, size, frame, frame_len);
+        return ZSTD_isError(n) ? size_t(0) : n;
+    });
     if (ZSTD_isError(n) || n != raw_len) return fail("read snapshot", path, "decompress failed");
     ChunkId sum = hasher(text.data(), text.size());
     if (std::memcmp(sum.bytes.data(), data.data() + data.size() - 16, 16) != 0 || sum.hex() != id)
