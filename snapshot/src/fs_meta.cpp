@@ -1,4 +1,5 @@
 #include "fs_meta.hpp"
+#include "wmrun/base/unique_fd.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -140,25 +141,28 @@ Result<> write_xattrs(const std::string& path,
     return {};
 }
 
-Result<std::vector<std::string>> read_dir_names(int dirfd, const std::string& path_for_errors) {
-    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return sys_error("open", path_for_errors);
-    DIR* d = ::fdopendir(fd);
-    if (!d) {
-        ::close(fd);
-        return sys_error("fdopendir", path_for_errors);
-    }
+Result<std::vector<std::string>> list_dir(int fd, const std::string& path_for_errors) {
     std::vector<std::string> names;
-    errno = 0;
-    while (dirent* de = ::readdir(d)) {
-        std::string_view n = de->d_name;
-        if (n != "." && n != "..") names.emplace_back(n);
+    alignas(8) char buf[32 << 10];
+    for (;;) {
+        long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (n < 0) return sys_error("getdents64", path_for_errors);
+        if (n == 0) break;
+        for (long pos = 0; pos < n;) {
+            const auto* de = reinterpret_cast<const struct dirent64*>(buf + pos);
+            std::string_view name = de->d_name;
+            if (name != "." && name != "..") names.emplace_back(name);
+            pos += de->d_reclen;
+        }
     }
-    int err = errno;
-    ::closedir(d);
-    if (err) return sys_error("readdir", path_for_errors, err);
     std::sort(names.begin(), names.end());
     return names;
+}
+
+Result<std::vector<std::string>> read_dir_names(int dirfd, const std::string& path_for_errors) {
+    UniqueFd fd(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return sys_error("open", path_for_errors);
+    return list_dir(fd.get(), path_for_errors);
 }
 
 }  // namespace wmrun::snapshot

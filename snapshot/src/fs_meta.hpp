@@ -25,5 +25,8 @@ Result<> write_xattrs(const std::string& path,
 
 // Sorted names in a directory, without "." and "..".
 Result<std::vector<std::string>> read_dir_names(int dirfd, const std::string& path_for_errors);
+// The names in the directory open as fd, sorted, without "." and "..": read through fd itself
+// from its current offset (getdents64), which it moves, for a caller that opened fd to list it.
+Result<std::vector<std::string>> list_dir(int fd, const std::string& path_for_errors);
 
 }  // namespace wmrun::snapshot

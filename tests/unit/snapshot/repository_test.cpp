@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <cstring>
@@ -101,6 +102,29 @@ TEST_CASE("a changed file is re-read, diff names it, and the rest comes from the
     REQUIRE(repo.restore(second->id, t / "out"));
     CHECK(wmrun::read_file(t / "out/b").value() == wmrun::read_file(src / "b").value());
     CHECK(wmrun::read_file(t / "out/a").value() == wmrun::read_file(src / "a").value());
+}
+
+TEST_CASE("an unchanged file keeps the parent's xattrs, a new xattr is seen without a read") {
+    TempDir src, t;
+    write(src / "kept", "same bytes");
+    write(src / "tagged", "same bytes too");
+    REQUIRE(::lsetxattr((src / "kept").c_str(), "user.k", "1", 1, 0) == 0);
+    Repository repo = open_new(t);
+    auto first = repo.create(src.path());
+    REQUIRE(first);
+
+    // Only an xattr changes: the content is not read again, the new value is recorded.
+    REQUIRE(::lsetxattr((src / "tagged").c_str(), "user.t", "2", 1, 0) == 0);
+    auto second = repo.create(src.path(), {.parent = first->id});
+    REQUIRE(second);
+    CHECK(second->files_unchanged == 1);
+    CHECK(second->files_changed == 1);
+    REQUIRE(repo.restore(second->id, t / "out"));
+    char v[8] = {};
+    CHECK(::lgetxattr((t / "out/kept").c_str(), "user.k", v, sizeof v) == 1);
+    CHECK(v[0] == '1');
+    CHECK(::lgetxattr((t / "out/tagged").c_str(), "user.t", v, sizeof v) == 1);
+    CHECK(v[0] == '2');
 }
 
 TEST_CASE("a flipped byte in a pack is reported as the damaged file") {
