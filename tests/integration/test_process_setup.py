@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -68,6 +69,25 @@ def test_failing_create_runtime_hook_fails_create_and_cleans_up(runtime, bundle,
     assert res.returncode != 0
     assert "createRuntime" in res.stderr and "exit status 7" in res.stderr
     assert runtime.list_ids() == []
+
+
+def test_hook_past_its_timeout_is_killed_and_fails_create(runtime, bundle, tmp_path):
+    script = tmp_path / "slow.sh"
+    marker = tmp_path / "finished"
+    script.write_text(f"#!/bin/sh\nsleep 30\ntouch {marker}\n")
+    script.chmod(0o755)
+    bundle.set(args=["true"])
+    bundle.config["hooks"] = {"prestart": [{"path": str(script), "timeout": 1}]}
+    bundle.write()
+    cid = runtime.new_id()
+    start = time.monotonic()
+    res = runtime.run(["create", "--bundle", bundle.path, cid], check=False, timeout=20)
+    assert res.returncode != 0
+    assert time.monotonic() - start < 10
+    assert "prestart" in res.stderr and "timed out after 1s" in res.stderr, res.stderr
+    assert runtime.list_ids() == []
+    time.sleep(0.5)
+    assert not marker.exists()
 
 
 def test_sysctl_is_written_in_the_container(runtime, bundle):
@@ -163,6 +183,33 @@ def test_console_socket_receives_the_pty_master(runtime, bundle, tmp_path):
     text = out.decode(errors="replace")
     assert "/dev/pts/" in text and "on-the-console" in text, text
     runtime.run(["delete", "--force", cid])
+
+
+def test_exec_tty_sends_its_own_pty_master(runtime, bundle, tmp_path):
+    bundle.set(args=["sleep", "30"])
+    cid = runtime.new_id()
+    runtime.run(["run", "--detach", "--bundle", bundle.path, cid])
+    receiver = FdReceiver(tmp_path / "exec-console.sock")
+    try:
+        runtime.run(["exec", "--tty", "--detach", "--console-socket", receiver.path, cid,
+                     "sh", "-c", "tty; echo from-exec"])
+        master = receiver.wait()
+        assert master is not None
+        out = b""
+        try:
+            while b"from-exec" not in out:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                out += chunk
+        except OSError:
+            pass
+        finally:
+            os.close(master)
+        text = out.decode(errors="replace")
+        assert "/dev/pts/" in text and "from-exec" in text, text
+    finally:
+        runtime.run(["delete", "--force", cid])
 
 
 def test_pidfd_socket_receives_the_init_pidfd(runtime, bundle, tmp_path):
