@@ -10,7 +10,9 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -74,6 +76,9 @@ class Walker {
         : s_(s), sink_(sink), r_(result), parent_(parent), options_(options) {}
 
     Result<> walk_dir(int dirfd, const std::string& rel, const std::string& host_path);
+    // After the walk, once the parent is loaded: marks the files that must be read; the others
+    // take their chunks and xattrs from the parent.
+    void compare_with_parent();
     // Reads every file the walk marked, and with `recheck` stats the others again and reads
     // those that changed since the walk. Files gone since the walk are dropped.
     Result<> read_phase(int rootfd, const std::string& source, bool recheck);
@@ -140,8 +145,8 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
         }
     }
     take_stat(e, st);
-    // An unchanged file takes its xattrs from the parent (a setxattr moves ctime): one
-    // syscall less per file, which is much of a no-change snapshot's time.
+    // A regular file's xattrs come from the parent when it is unchanged (a setxattr moves
+    // ctime), else from its fd in the read phase: a syscall less per file in the walk.
     if (!S_ISREG(st.st_mode)) e.xattrs = WM_TRY(read_xattrs_at(dirfd, name));
 
     switch (st.st_mode & S_IFMT) {
@@ -156,13 +161,7 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
         }
         case S_IFREG: {
             e.type = EntryType::file;
-            bool same = unchanged_from_parent(e);
-            if (!same) e.xattrs = WM_TRY(read_xattrs_at(dirfd, name));
-            files_.emplace_back(tree.size(), !same);
-            if (same) {
-                ++files_done_;
-                progress();
-            }
+            files_.emplace_back(tree.size(), true);  // until compare_with_parent
             break;
         }
         case S_IFLNK: {
@@ -193,6 +192,15 @@ Result<> Walker::add_entry(int dirfd, const std::string& name, const std::string
     }
     tree.push_back(std::move(e));
     return {};
+}
+
+void Walker::compare_with_parent() {
+    for (auto& [index, must_read] : files_) {
+        must_read = !unchanged_from_parent(tree[index]);
+        if (must_read) continue;
+        ++files_done_;
+        progress();
+    }
 }
 
 // Unchanged by (inode, size, mtime, ctime): a write moves ctime, which user space cannot set
@@ -280,6 +288,7 @@ Result<> Walker::read_phase(int rootfd, const std::string& source, bool recheck)
         }
         // The content is what the read phase sees, so the metadata must be too.
         take_stat(e, st);
+        e.xattrs = WM_TRY(read_xattrs_at(file->get(), ""));
         if (e.size > 0) e.extents = WM_TRY(data_extents(file->get(), e.size, host_path));
         if (e.extents.empty()) {
             ++files_done_;
@@ -329,12 +338,21 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     Manifest parent;
     std::string parent_id;
     ParentFiles parent_files;  // views into parent.tree, which outlives the walk
+    std::optional<Error> parent_error;
+    std::jthread parent_loader;  // the parent's manifest is read and parsed beside the walk
     if (!options.parent.empty()) {
         parent_id = WM_TRY(resolve(options.parent));
-        parent = WM_TRY(read_manifest(s_->dir, s_->hasher, parent_id));
-        parent_files.reserve(parent.tree.size());
-        for (const auto& e : parent.tree)
-            if (e.type == EntryType::file) parent_files.emplace(e.path, &e);
+        parent_loader = std::jthread([&] {
+            auto m = read_manifest(s_->dir, s_->hasher, parent_id);
+            if (!m) {
+                parent_error = m.error();
+                return;
+            }
+            parent = std::move(*m);
+            parent_files.reserve(parent.tree.size());
+            for (const auto& e : parent.tree)
+                if (e.type == EntryType::file) parent_files.emplace(e.path, &e);
+        });
     }
 
     UniqueFd root = WM_TRY(open_file(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -353,9 +371,11 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
 
     PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, options.threads);
     Walker walker(*s_, sink, result, parent_files, options);
-    walker.tree.reserve(parent.tree.size() + 1);  // most trees stay about the size they were
     walker.tree.push_back(std::move(top));
     Result<> walked = walker.walk_dir(root.get(), "", source);
+    if (parent_loader.joinable()) parent_loader.join();
+    if (parent_error) return std::unexpected(*parent_error);
+    walker.compare_with_parent();
     if (walked && options.before_read) walked = options.before_read();
     if (walked) {
         auto start = std::chrono::steady_clock::now();
