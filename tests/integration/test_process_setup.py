@@ -226,3 +226,24 @@ def test_pidfd_socket_receives_the_init_pidfd(runtime, bundle, tmp_path):
     os.close(pidfd)
     assert int(info["Pid"]) == pid
     runtime.run(["delete", "--force", cid])
+
+
+def test_exec_pidfd_socket_receives_the_process_pidfd(runtime, bundle, tmp_path):
+    bundle.set(args=["sleep", "30"])
+    cid = runtime.new_id()
+    runtime.run(["run", "--detach", "--bundle", bundle.path, cid])
+    receiver = FdReceiver(tmp_path / "exec-pidfd.sock")
+    pid_file = tmp_path / "exec.pid"
+    try:
+        runtime.run(["exec", "--detach", "--pidfd-socket", receiver.path, "--pid-file",
+                     pid_file, cid, "sleep", "20"])
+        pidfd = receiver.wait()
+        assert pidfd is not None
+        with open(f"/proc/self/fdinfo/{pidfd}") as f:
+            info = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
+        os.close(pidfd)
+        # The exec'd process, not the container's init.
+        assert int(info["Pid"]) == int(pid_file.read_text())
+        assert int(info["Pid"]) != runtime.state(cid)["pid"]
+    finally:
+        runtime.run(["delete", "--force", cid])
