@@ -161,6 +161,30 @@ class FdReceiver:
         return self.fd
 
 
+def read_pty_until(master, needle):
+    """What the pty master gives until `needle` shows or the slave side closes; closes it."""
+    out = b""
+    try:
+        while needle.encode() not in out:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass  # EIO: every slave fd closed
+    finally:
+        os.close(master)
+    return out.decode(errors="replace")
+
+
+def pidfd_pid(pidfd):
+    """The pid a pidfd refers to (its fdinfo's Pid line); closes it."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        info = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
+    os.close(pidfd)
+    return int(info["Pid"])
+
+
 def test_console_socket_receives_the_pty_master(runtime, bundle, tmp_path):
     receiver = FdReceiver(tmp_path / "console.sock")
     bundle.set(args=["sh", "-c", "tty; echo on-the-console"], terminal=True)
@@ -169,18 +193,7 @@ def test_console_socket_receives_the_pty_master(runtime, bundle, tmp_path):
     master = receiver.wait()
     assert master is not None
     runtime.run(["start", cid])
-    out = b""
-    try:
-        while b"on-the-console" not in out:
-            chunk = os.read(master, 4096)
-            if not chunk:
-                break
-            out += chunk
-    except OSError:
-        pass
-    finally:
-        os.close(master)
-    text = out.decode(errors="replace")
+    text = read_pty_until(master, "on-the-console")
     assert "/dev/pts/" in text and "on-the-console" in text, text
     runtime.run(["delete", "--force", cid])
 
@@ -195,18 +208,7 @@ def test_exec_tty_sends_its_own_pty_master(runtime, bundle, tmp_path):
                      "sh", "-c", "tty; echo from-exec"])
         master = receiver.wait()
         assert master is not None
-        out = b""
-        try:
-            while b"from-exec" not in out:
-                chunk = os.read(master, 4096)
-                if not chunk:
-                    break
-                out += chunk
-        except OSError:
-            pass
-        finally:
-            os.close(master)
-        text = out.decode(errors="replace")
+        text = read_pty_until(master, "from-exec")
         assert "/dev/pts/" in text and "from-exec" in text, text
     finally:
         runtime.run(["delete", "--force", cid])
@@ -220,11 +222,7 @@ def test_pidfd_socket_receives_the_init_pidfd(runtime, bundle, tmp_path):
                  cid])
     pidfd = receiver.wait()
     assert pidfd is not None
-    pid = runtime.state(cid)["pid"]
-    with open(f"/proc/self/fdinfo/{pidfd}") as f:
-        info = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
-    os.close(pidfd)
-    assert int(info["Pid"]) == pid
+    assert pidfd_pid(pidfd) == runtime.state(cid)["pid"]
     runtime.run(["delete", "--force", cid])
 
 
@@ -239,11 +237,9 @@ def test_exec_pidfd_socket_receives_the_process_pidfd(runtime, bundle, tmp_path)
                      pid_file, cid, "sleep", "20"])
         pidfd = receiver.wait()
         assert pidfd is not None
-        with open(f"/proc/self/fdinfo/{pidfd}") as f:
-            info = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
-        os.close(pidfd)
+        pid = pidfd_pid(pidfd)
         # The exec'd process, not the container's init.
-        assert int(info["Pid"]) == int(pid_file.read_text())
-        assert int(info["Pid"]) != runtime.state(cid)["pid"]
+        assert pid == int(pid_file.read_text())
+        assert pid != runtime.state(cid)["pid"]
     finally:
         runtime.run(["delete", "--force", cid])
