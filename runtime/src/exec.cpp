@@ -89,18 +89,6 @@ bool join_pid_namespace_in_child(std::uint64_t ns_flags) {
     return (ns_flags & CLONE_NEWUSER) != 0 && ::geteuid() != 0;
 }
 
-// In the child, for join_pid_namespace_in_child: the process that goes on is a fork, in the pid
-// and time namespaces joined; its host pid goes to the parent and this one exits.
-Result<> fork_into_pid_namespace(int sync_fd) {
-    clone_args ca{};
-    ca.flags = CLONE_PARENT;
-    long pid = sys::clone3(&ca, sizeof ca);
-    if (pid < 0) return sys_error("clone3", "exec process");
-    if (pid == 0) return {};
-    (void)sync_send(sync_fd, SyncType::child_pid, nullptr, static_cast<int>(pid));
-    ::_exit(0);
-}
-
 [[noreturn]] void exec_child(int sync_fd, int init_pidfd, std::uint64_t ns_flags, const Spec& spec,
                              const Process& proc, int console_fd, unsigned preserve_fds) {
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -118,7 +106,7 @@ Result<> fork_into_pid_namespace(int sync_fd) {
         if (!late_pid) rest &= ~static_cast<std::uint64_t>(CLONE_NEWPID | CLONE_NEWTIME);
         if (rest != 0 && ::setns(init_pidfd, static_cast<int>(rest)) < 0)
             return sys_error("setns", "container namespaces");
-        if (late_pid) WM_CHECK(fork_into_pid_namespace(sync_fd));
+        if (late_pid) WM_CHECK(fork_sibling_and_exit(sync_fd, "exec process"));
         // Nothing of the container's runs before the parent has placed us in every cgroup
         // hierarchy: on a hybrid host that is a write of our pid after the clone, and until then
         // device rules and limits would not hold for what we run.

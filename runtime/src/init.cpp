@@ -1,7 +1,6 @@
 #include "init.hpp"
 
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -67,6 +66,12 @@ Result<> join_namespaces(const InitArgs& a) {
     return {};
 }
 
+Result<> become_namespace_root() {
+    if (::setresgid(0, 0, 0) < 0) return sys_error("setresgid", "0");
+    if (::setresuid(0, 0, 0) < 0) return sys_error("setresuid", "0");
+    return {};
+}
+
 // A namespace belongs to the user namespace its maker is in, so the ones made beside a user
 // namespace joined by path are made here, after joining it, as runc's nsexec does: unshare,
 // and for a new pid namespace a fork, the process that goes on as its pid 1 (a sibling, so
@@ -76,23 +81,15 @@ Result<> join_namespaces(const InitArgs& a) {
 Result<> enter_joined_user_namespace(InitArgs& a) {
     WM_CHECK(join_namespaces(a));
     a.join.clear();
-    // The host's root is no one in there: become the namespace's root, or nothing made below
-    // (a directory, a device node) could be owned by a mapped id.
-    if (::setresgid(0, 0, 0) < 0) return sys_error("setresgid", "0");
-    if (::setresuid(0, 0, 0) < 0) return sys_error("setresuid", "0");
+    // The host's root is no one in there: nothing made below (a directory, a device node)
+    // could be owned by a mapped id.
+    WM_CHECK(become_namespace_root());
     int now = a.unshare_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP);
     if (now != 0 && ::unshare(now) < 0) return sys_error("unshare", "container namespaces");
     if (!(a.unshare_flags & CLONE_NEWPID))
         return sync_send(a.sync_fd, SyncType::child_pid, nullptr, 0);
     if (::unshare(CLONE_NEWPID) < 0) return sys_error("unshare", "pid namespace");
-    clone_args ca{};
-    ca.flags = CLONE_PARENT;
-    long pid = sys::clone3(&ca, sizeof ca);
-    if (pid < 0) return sys_error("clone3", "container init");
-    if (pid > 0) {
-        (void)sync_send(a.sync_fd, SyncType::child_pid, nullptr, static_cast<int>(pid));
-        ::_exit(0);
-    }
+    WM_CHECK(fork_sibling_and_exit(a.sync_fd, "container init"));
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // a fork does not inherit it
     return {};
 }
@@ -112,11 +109,8 @@ Result<std::string> setup(InitArgs& a, OrderedJson& state,
     if ((a.unshare_flags & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) < 0)
         return sys_error("unshare", "cgroup namespace");
     if (a.new_keyring) WM_CHECK(join_session_keyring(a.id));
-    if (a.new_user_namespace) {
-        // Become the namespace's root so the setup below has its full capabilities.
-        if (::setresgid(0, 0, 0) < 0) return sys_error("setresgid", "0");
-        if (::setresuid(0, 0, 0) < 0) return sys_error("setresuid", "0");
-    }
+    // Root of a new user namespace, so that the setup below has its full capabilities.
+    if (a.new_user_namespace) WM_CHECK(become_namespace_root());
     if (lnx.has_namespace(NamespaceType::uts)) {
         if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
             return sys_error("sethostname", spec.hostname);

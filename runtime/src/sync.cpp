@@ -1,7 +1,10 @@
 #include "sync.hpp"
+#include "wmrun/base/syscall.hpp"
 
+#include <linux/sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -120,6 +123,16 @@ Result<int> recv_fd(int sock, const char* what) {
     int fd;
     std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
     return fd;
+}
+
+Result<> fork_sibling_and_exit(int sync_fd, const char* what) {
+    clone_args ca{};
+    ca.flags = CLONE_PARENT;
+    long pid = sys::clone3(&ca, sizeof ca);
+    if (pid < 0) return sys_error("clone3", what);
+    if (pid == 0) return {};
+    (void)sync_send(sync_fd, SyncType::child_pid, nullptr, static_cast<int>(pid));
+    ::_exit(0);
 }
 
 }  // namespace wmrun::runtime

@@ -19,6 +19,11 @@ Result<> sync_send(int fd, SyncType type, const Error* error = nullptr, int valu
 // Waits for one message; EOF (the init died without a word) is an error naming `peer`.
 Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer, int* value_out = nullptr);
 
+// Forks the process that goes on, as a sibling (CLONE_PARENT) so that the peer still reaps it:
+// into the pid (and time) namespaces this one entered or made for its children. Returns in the
+// fork only; this process sends the fork's host pid as child_pid and exits.
+Result<> fork_sibling_and_exit(int sync_fd, const char* what);
+
 // A connected stream socket to a unix socket path (--console-socket, --pidfd-socket).
 Result<UniqueFd> connect_unix(const std::string& path);
 
