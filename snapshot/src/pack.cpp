@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <cstring>
+
 #include "fs_meta.hpp"
 #include "repo_internal.hpp"
 #include "wmrun/base/fs.hpp"
@@ -166,16 +168,34 @@ Result<PackContents> read_pack(const std::string& path, bool check_checksum) {
     return out;
 }
 
-Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
-                                         uint32_t flags, const std::string& name) {
+namespace {
+
+// A stored blob's raw bytes into `out` (raw_len bytes), with one zstd context per thread:
+// ZSTD_decompress would make and free one (over 100 KiB) for every chunk.
+Result<> decode_into(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t flags,
+                     const std::string& name, uint8_t* out) {
     if (!(flags & kFlagZstd)) {
         if (stored.size() != raw_len) return fail("read chunk", name, "length mismatch");
-        return std::vector<uint8_t>(stored.begin(), stored.end());
+        std::memcpy(out, stored.data(), raw_len);
+        return {};
     }
-    std::vector<uint8_t> raw(raw_len);
-    size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
+    struct Ctx {
+        ZSTD_DCtx* d = ZSTD_createDCtx();
+        ~Ctx() { ZSTD_freeDCtx(d); }
+    };
+    thread_local Ctx ctx;
+    size_t n = ZSTD_decompressDCtx(ctx.d, out, raw_len, stored.data(), stored.size());
     if (ZSTD_isError(n)) return fail("decompress chunk", name, ZSTD_getErrorName(n));
-    if (n != raw.size()) return fail("decompress chunk", name, "length mismatch");
+    if (n != raw_len) return fail("decompress chunk", name, "length mismatch");
+    return {};
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
+                                         uint32_t flags, const std::string& name) {
+    std::vector<uint8_t> raw(raw_len);
+    WM_CHECK(decode_into(stored, raw_len, flags, name, raw.data()));
     return raw;
 }
 
@@ -191,22 +211,13 @@ Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::s
 
 Result<> read_blob_into(int fd, const Location& loc, const std::string& name,
                         std::vector<uint8_t>& stored, uint8_t* out) {
-    if (!(loc.flags & kFlagZstd)) {
+    if (!(loc.flags & kFlagZstd)) {  // straight into out, without the copy through stored
         if (loc.stored_len != loc.raw_len) return fail("read chunk", name, "length mismatch");
         return pread_all(fd, out, loc.raw_len, loc.offset, name);
     }
     if (stored.size() < loc.stored_len) stored.resize(loc.stored_len);
     WM_CHECK(pread_all(fd, stored.data(), loc.stored_len, loc.offset, name));
-    // ZSTD_decompress would make and free a context (over 100 KiB) for every chunk.
-    struct Ctx {
-        ZSTD_DCtx* d = ZSTD_createDCtx();
-        ~Ctx() { ZSTD_freeDCtx(d); }
-    };
-    thread_local Ctx ctx;
-    size_t n = ZSTD_decompressDCtx(ctx.d, out, loc.raw_len, stored.data(), loc.stored_len);
-    if (ZSTD_isError(n)) return fail("decompress chunk", name, ZSTD_getErrorName(n));
-    if (n != loc.raw_len) return fail("decompress chunk", name, "length mismatch");
-    return {};
+    return decode_into({stored.data(), loc.stored_len}, loc.raw_len, loc.flags, name, out);
 }
 
 std::vector<uint8_t> compress_chunk(std::span<const uint8_t> raw, int level) {
