@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -16,11 +17,11 @@ Result<UniqueFd> open_file(const std::string& path, int flags, mode_t mode) {
     return UniqueFd(fd);
 }
 
-Result<std::string> read_fd(int fd, const std::string& name_for_errors) {
+Result<std::string> read_fd(int fd, const std::string& name_for_errors, std::size_t max_bytes) {
     std::string out;
     char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
+    while (out.size() < max_bytes) {
+        ssize_t n = ::read(fd, buf, std::min(sizeof buf, max_bytes - out.size()));
         if (n < 0) {
             if (errno == EINTR) continue;
             return sys_error("read", name_for_errors);

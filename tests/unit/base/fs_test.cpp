@@ -44,6 +44,32 @@ TEST_CASE("parse_json names the file and the position of a syntax error") {
     CHECK(r.error().message().find("column 7") != std::string::npos);
 }
 
+TEST_CASE("parse_json refuses deep nesting and oversized documents before building them") {
+    // 100k levels would exhaust the stack in any recursive walk over the DOM.
+    std::string deep(100000, '[');
+    auto r = parse_json(deep, "stream header");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() == "parse JSON: stream header: nested deeper than the limit of 128");
+    std::string ok = std::string(128, '[') + std::string(128, ']');
+    CHECK(parse_json(ok, "x"));
+    auto big = parse_json(std::string(40, ' ') + "{}", "config.json", JsonLimits{32, 8});
+    REQUIRE_FALSE(big);
+    CHECK(big.error().err == EFBIG);
+    CHECK(big.error().message().find("larger than the limit of 32 bytes") != std::string::npos);
+}
+
+TEST_CASE("read_json_file stops reading past the size limit") {
+    char tmpl[] = "/tmp/wmrun-fs-test-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    std::string path = dir + "/big.json";
+    REQUIRE(write_file_atomic(path, "[" + std::string(1 << 20, ' ') + "]"));
+    auto r = read_json_file(path, JsonLimits{4096, 8});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().err == EFBIG);
+    CHECK(read_json_file(path));
+    REQUIRE(remove_all(dir));
+}
+
 TEST_CASE("stat start time survives command names with spaces and parentheses") {
     std::string stat =
         "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "

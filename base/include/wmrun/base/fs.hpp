@@ -2,6 +2,7 @@
 // Paths here are trusted host paths (state dir, bundle); container paths go through path.hpp.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,7 +13,9 @@ namespace wmrun {
 
 Result<UniqueFd> open_file(const std::string& path, int flags, mode_t mode = 0);
 Result<std::string> read_file(const std::string& path);
-Result<std::string> read_fd(int fd, const std::string& name_for_errors);
+// Reads to EOF, or stops after `max_bytes` (the caller decides whether that is an error).
+Result<std::string> read_fd(int fd, const std::string& name_for_errors,
+                            std::size_t max_bytes = SIZE_MAX);
 Result<> write_all(int fd, std::string_view data, const std::string& name_for_errors);
 
 // Writes to "<path>.tmp-<pid>", fsyncs, renames over path and fsyncs the directory, so a crash
