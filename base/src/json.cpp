@@ -30,7 +30,8 @@ Result<Json> parse_json(const std::string& text, const std::string& name_for_err
     } catch (const TooDeep&) {
         return fail("parse JSON", name_for_errors,
                     "nested deeper than the limit of " + std::to_string(limits.max_depth));
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {
+        // parse_error, or out_of_range for a number past double's range (1E999).
         // nlohmann prefixes "[json.exception.parse_error.101] "; keep only the reason.
         std::string what = e.what();
         if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);

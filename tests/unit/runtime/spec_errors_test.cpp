@@ -400,6 +400,15 @@ TEST_CASE("load_spec names config.json in its errors") {
     CHECK(invalid.error().message() ==
           config + ": process.cwd: must be an absolute path, not \"relative\"");
 
+    // Found by tests/fuzz (resources): a number past double's range threw nlohmann's
+    // out_of_range out of parse_json, and wmrun died in std::terminate.
+    std::ofstream(config, std::ios::trunc)
+        << R"({"linux": {"resources": {"memory": {"limit": 9999999E999}}}})";
+    auto overflow = load_spec(dir.path.string());
+    REQUIRE_FALSE(overflow);
+    CHECK(overflow.error().message() ==
+          "parse JSON: " + config + ": number overflow parsing '9999999E999'");
+
     std::ofstream(config, std::ios::trunc) << valid_doc().dump();
     auto ok = load_spec(dir.path.string());
     REQUIRE(ok);
