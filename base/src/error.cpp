@@ -1,5 +1,7 @@
 #include "wmrun/base/error.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 namespace wmrun {
@@ -14,7 +16,20 @@ std::string Error::message() const {
     add(path);
     // A detail says more than the errno it came with; the errno text is for syscall failures.
     add(detail.empty() && err != 0 ? std::string(std::strerror(err)) : detail);
-    return out;
+    // Paths, ids and quoted values come from configs, images and streams: a line break or an
+    // escape sequence in one must not split the printed line or forge another.
+    std::string escaped;
+    for (unsigned char c : out) {
+        if (c == '\n')
+            escaped += "\\n";
+        else if (c == '\t')
+            escaped += "\\t";
+        else if (c < 0x20 || c == 0x7f)
+            escaped += fmt::format("\\x{:02x}", c);
+        else
+            escaped += static_cast<char>(c);
+    }
+    return escaped;
 }
 
 Error with_context(Error e, const std::string& outer) {

@@ -118,6 +118,12 @@ TEST_CASE("unified keys must be plain files of enabled controllers") {
     CHECK(!check_unified_key("", controllers));
     CHECK(!check_unified_key("memory", controllers));
     CHECK(!check_unified_key(".max", controllers));
+    // Found by tests/fuzz (resources): the key is quoted in the error, which is printed as one
+    // line whatever the key holds.
+    auto newline = check_unified_key("a\nb", controllers);
+    REQUIRE(!newline);
+    CHECK(newline.error().message() ==
+          "linux.resources.unified: a\\nb: must be \"<controller>.<file>\"");
 }
 
 TEST_CASE("v1 mounts from mountinfo") {
