@@ -418,21 +418,22 @@ OrderedJson default_seccomp_profile() {
     syscalls.push_back(
         rule(std::vector<std::string>(std::begin(allowed), std::end(allowed)), "SCMP_ACT_ALLOW"));
 
-    // AF_VSOCK reaches the hypervisor's sockets; moby denies it.
+    // AF_VSOCK reaches the hypervisor's sockets; moby denies it. The args arrays are spelled
+    // out: `= {arg(...)}` is a copy of the one element for clang, an array of it for g++.
     OrderedJson socket = rule({"socket"}, "SCMP_ACT_ALLOW");
-    socket["args"] = {arg(0, AF_VSOCK, 0, "SCMP_CMP_NE")};
+    socket["args"] = OrderedJson::array({arg(0, AF_VSOCK, 0, "SCMP_CMP_NE")});
     syscalls.push_back(socket);
 
     for (std::uint64_t persona : personas) {
         OrderedJson r = rule({"personality"}, "SCMP_ACT_ALLOW");
-        r["args"] = {arg(0, persona, 0, "SCMP_CMP_EQ")};
+        r["args"] = OrderedJson::array({arg(0, persona, 0, "SCMP_CMP_EQ")});
         syscalls.push_back(r);
     }
 
     // fork, vfork and threads, but no new namespace: a user namespace would hand the container
     // a full capability set over kernel code written for root only.
     OrderedJson clone = rule({"clone"}, "SCMP_ACT_ALLOW");
-    clone["args"] = {arg(0, clone_namespace_flags, 0, "SCMP_CMP_MASKED_EQ")};
+    clone["args"] = OrderedJson::array({arg(0, clone_namespace_flags, 0, "SCMP_CMP_MASKED_EQ")});
     syscalls.push_back(clone);
     // clone3 passes its flags in memory, where seccomp cannot look; ENOSYS makes glibc and
     // musl fall back to clone, which the rule above checks.
