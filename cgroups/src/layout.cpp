@@ -50,6 +50,43 @@ Result<Layout> detect_layout() {
     return Layout::legacy;
 }
 
+Result<std::vector<Hierarchy>> host_hierarchies() {
+    Layout layout = WM_TRY(detect_layout());
+    std::vector<Hierarchy> out;
+    if (layout != Layout::unified) {
+        std::map<std::string, std::vector<std::string>> by_mount;
+        for (const auto& [controller, mount_point] : WM_TRY(detail::v1_mounts()))
+            by_mount[mount_point].push_back(controller);
+        for (auto& [mount_point, controllers] : by_mount)
+            out.push_back(Hierarchy{mount_point, false, std::move(controllers)});
+    }
+    if (layout == Layout::unified) out.push_back(Hierarchy{detail::kCgroupRoot, true, {}});
+    if (layout == Layout::hybrid) out.push_back(Hierarchy{detail::kHybridUnifiedRoot, true, {}});
+    return out;
+}
+
+std::map<std::string, std::string> parse_proc_cgroup(std::string_view text) {
+    std::map<std::string, std::string> out;
+    std::istringstream in{std::string(text)};
+    std::string line;
+    while (std::getline(in, line)) {
+        auto first = line.find(':');
+        auto second = first == std::string::npos ? first : line.find(':', first + 1);
+        if (second == std::string::npos) continue;
+        std::string controllers = line.substr(first + 1, second - first - 1);
+        std::string path = line.substr(second + 1);
+        if (controllers.empty()) {
+            out[""] = path;
+            continue;
+        }
+        std::istringstream list(controllers);
+        std::string c;
+        while (std::getline(list, c, ','))
+            out[c] = path;
+    }
+    return out;
+}
+
 namespace detail {
 
 std::map<std::string, std::string> parse_v1_mounts(std::string_view mountinfo) {

@@ -19,6 +19,7 @@
 #include "cgroup_setup.hpp"
 #include "launch.hpp"
 #include "process_setup.hpp"
+#include "security_label.hpp"
 #include "seccomp.hpp"
 #include "supervise.hpp"
 #include "sync.hpp"
@@ -64,6 +65,8 @@ Result<Process> exec_process(const Spec& spec, const ExecOptions& o) {
         for (const auto& g : o.additional_gids)
             p["user"]["additionalGids"].push_back(WM_TRY(parse_id(g, "gid")));
         if (o.no_new_privs) p["noNewPrivileges"] = true;
+        if (!o.apparmor_profile.empty()) p["apparmorProfile"] = o.apparmor_profile;
+        if (!o.process_label.empty()) p["selinuxLabel"] = o.process_label;
         for (const auto& cap : o.caps)
             for (const char* set : {"bounding", "effective", "permitted", "ambient"})
                 p["capabilities"][set].push_back(cap);
@@ -81,16 +84,21 @@ std::uint64_t namespace_flags(const Linux& l) {
     return flags;
 }
 
-// An unprivileged caller may join the pid namespace only from inside the container's user
-// namespace, and joining that would cost this supervising process its own credentials for good:
-// the child joins all namespaces and forks the process that runs, as a sibling (CLONE_PARENT),
-// so that this process still waits for it, as runc's nsexec does.
-bool join_pid_namespace_in_child(std::uint64_t ns_flags) {
-    return (ns_flags & CLONE_NEWUSER) != 0 && ::geteuid() != 0;
+// pid and time namespaces take effect for children only: the process that runs is a fork.
+bool forks_into_namespaces(std::uint64_t ns_flags) {
+    return (ns_flags & (CLONE_NEWPID | CLONE_NEWTIME)) != 0;
 }
 
+// The child joins every namespace of the init at once, the mount namespace with the rest, and
+// only then forks the process that runs (a sibling, CLONE_PARENT, so that `wmrun exec` still
+// waits for it), as runc's nsexec does. So the first process the container can see already has
+// the container's root and cwd (setns of a mount namespace moves both there) and no fd but its
+// sockets: a container with CAP_SYS_PTRACE that watches /proc/<pid>/{root,cwd,fd} finds
+// nothing of the host's (tests/integration/test_proc_escape.py).
 [[noreturn]] void exec_child(int sync_fd, int init_pidfd, std::uint64_t ns_flags, const Spec& spec,
                              const Process& proc, int console_fd, unsigned preserve_fds) {
+    // Still on the host's side, and invisible to the container; a failure is reported below.
+    auto oom = set_oom_score_adj(proc, "self");
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     sigset_t none;
     sigemptyset(&none);
@@ -99,14 +107,12 @@ bool join_pid_namespace_in_child(std::uint64_t ns_flags) {
     // that reached this process must not be there to be resolved (CVE-2024-21626 class).
     close_fds_except(3 + preserve_fds, {sync_fd, init_pidfd, console_fd});
     auto step = [&]() -> Result<std::string> {
-        // The pid namespace was joined by the parent for this clone (unless it is rootless);
-        // the rest happens here.
-        bool late_pid = join_pid_namespace_in_child(ns_flags);
-        std::uint64_t rest = ns_flags;
-        if (!late_pid) rest &= ~static_cast<std::uint64_t>(CLONE_NEWPID | CLONE_NEWTIME);
-        if (rest != 0 && ::setns(init_pidfd, static_cast<int>(rest)) < 0)
+        WM_CHECK(oom);
+        if (ns_flags != 0 && ::setns(init_pidfd, static_cast<int>(ns_flags)) < 0)
             return sys_error("setns", "container namespaces");
-        if (late_pid) WM_CHECK(fork_sibling_and_exit(sync_fd, "exec process"));
+        ::close(init_pidfd);
+        if (forks_into_namespaces(ns_flags))
+            WM_CHECK(fork_sibling_and_exit(sync_fd, "exec process"));
         // Nothing of the container's runs before the parent has placed us in every cgroup
         // hierarchy: on a hybrid host that is a write of our pid after the clone, and until then
         // device rules and limits would not hold for what we run.
@@ -121,6 +127,7 @@ bool join_pid_namespace_in_child(std::uint64_t ns_flags) {
         std::optional<SeccompProgram> filter;
         if (sc) filter = WM_TRY(compile_seccomp(*sc));
         if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(sync_fd, *filter));
+        WM_CHECK(apply_exec_label(proc));
         WM_CHECK(apply_identity(proc));
         if (::chdir(proc.cwd.c_str()) < 0) return sys_error("chdir", proc.cwd);
         if (filter && proc.no_new_privileges) WM_CHECK(load_and_pass_listener(sync_fd, *filter));
@@ -155,8 +162,12 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     Status status = current_status(store, state);
     if (status == Status::stopped) return fail("exec", o.id, "cannot exec in a stopped container");
     if (status == Status::paused) return fail("exec", o.id, "cannot exec in a paused container");
-    Spec spec = WM_TRY(load_spec(state.bundle));
+    Json config = WM_TRY(container_config(store, state));
+    auto parsed = parse_spec(config);
+    if (!parsed) return std::unexpected(with_context(parsed.error(), "container config"));
+    Spec spec = std::move(*parsed);
     Process proc = WM_TRY(exec_process(spec, o));
+    WM_CHECK(check_security_labels(proc, ""));
     auto init = WM_TRY(open_process(state.pid, state.start_time));
 
     UniqueFd console, console_peer;
@@ -185,14 +196,6 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     // The clone inherits it; this process keeps it while it waits for the one it started.
     if (proc.exec_cpu_affinity) WM_CHECK(apply_cpu_affinity(proc.exec_cpu_affinity->initial));
     std::uint64_t ns_flags = namespace_flags(*spec.linux_);
-    UniqueFd own_pidns;
-    bool late_pid = join_pid_namespace_in_child(ns_flags);
-    if (!late_pid && (ns_flags & CLONE_NEWPID || ns_flags & CLONE_NEWTIME)) {
-        // pid and time namespaces apply to children: enter them here for the clone only.
-        own_pidns = WM_TRY(open_file("/proc/self/ns/pid", O_RDONLY));
-        int flags = static_cast<int>(ns_flags & (CLONE_NEWPID | CLONE_NEWTIME));
-        if (::setns(init.get(), flags) < 0) return sys_error("setns", "container pid namespace");
-    }
     auto cgroup = CgroupHandle::load(state);
     UniqueFd cgroup_fd = cgroup.clone_into_fd();
     clone_args ca{};
@@ -205,23 +208,15 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     if (pid == 0)
         exec_child(child_sock.get(), init.get(), ns_flags, spec, proc, console ? console.get() : -1,
                    o.preserve_fds);
-    int clone_errno = errno;
-    if (own_pidns) ::setns(own_pidns.get(), CLONE_NEWPID);
-    if (pid < 0) return sys_error("clone3", o.id, clone_errno);
+    if (pid < 0) return sys_error("clone3", o.id);
     UniqueFd child(pidfd);
     child_sock.reset();
-    if (late_pid) {
+    if (forks_into_namespaces(ns_flags)) {
         // The child forks the real process and exits; from here on `pid` is that process.
-        Error fork_error;
-        int forked = 0;
-        auto msg = sync_recv(parent_sock.get(), &fork_error, "exec process", &forked);
-        ::waitid(P_PIDFD, static_cast<id_t>(child.get()), nullptr, WEXITED);
-        if (!msg) return std::unexpected(msg.error());
-        if (*msg == SyncType::error) return std::unexpected(fork_error);
-        if (*msg != SyncType::child_pid) return fail("exec", o.id, "unexpected message");
-        pid = forked;
-        child.reset(static_cast<int>(sys::pidfd_open(static_cast<pid_t>(pid), 0)));
-        if (!child) return sys_error("pidfd_open", std::to_string(pid));
+        auto forked = WM_TRY(adopt_forked_child(parent_sock.get(), child.get(), "exec process"));
+        if (!forked.pidfd) return fail("exec", o.id, "the exec process did not fork");
+        pid = forked.pid;
+        child = std::move(forked.pidfd);
     }
     if (!cgroup_fd) {
         if (auto r = cgroup.enter(static_cast<pid_t>(pid)); !r) {

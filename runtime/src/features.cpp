@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "mount_options.hpp"
+#include "security_label.hpp"
 #include "wmrun/runtime/container.hpp"
 #include "wmrun/runtime/spec.hpp"
 #include "wmrun_version.h"
@@ -49,8 +50,10 @@ OrderedJson features() {
                       {"supportedFlags",
                        {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                         "SECCOMP_FILTER_FLAG_LOG"}}};
-    lnx["apparmor"] = {{"enabled", false}};
-    lnx["selinux"] = {{"enabled", false}};
+    // A label is applied only where its LSM is active, and refused elsewhere.
+    LsmSupport lsm = active_lsms();
+    lnx["apparmor"] = {{"enabled", lsm.apparmor}};
+    lnx["selinux"] = {{"enabled", lsm.selinux}};
     lnx["intelRdt"] = {{"enabled", false}};
     lnx["mountExtensions"] = {{"idmap", {{"enabled", true}}}};
     lnx["memoryPolicy"] = {

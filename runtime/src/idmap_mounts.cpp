@@ -20,6 +20,7 @@
 #endif
 
 #include "mount_options.hpp"
+#include "procfs.hpp"
 #include "rootfs.hpp"
 #include "sync.hpp"
 #include "wmrun/base/fs.hpp"
@@ -123,9 +124,8 @@ class ParkedChild {
         return {};
     }
 
-    std::string proc_path(const char* file) const {
-        return "/proc/" + std::to_string(pid_) + "/" + file;
-    }
+    std::string pid_dir() const { return std::to_string(pid_); }
+    std::string proc_path(const char* file) const { return "/proc/" + pid_dir() + "/" + file; }
 
   private:
     UniqueFd release_;  // its close wakes the child
@@ -139,8 +139,9 @@ Result<UniqueFd> user_namespace_for(const std::vector<IdMapping>& uids,
                                     const std::vector<IdMapping>& gids) {
     ParkedChild child;
     WM_CHECK(child.start());
-    WM_CHECK(write_file(child.proc_path("uid_map"), map_text(uids)));
-    WM_CHECK(write_file(child.proc_path("gid_map"), map_text(gids)));
+    auto proc = WM_TRY(Procfs::open_host());
+    WM_CHECK(proc.write(child.pid_dir() + "/uid_map", map_text(uids)));
+    WM_CHECK(proc.write(child.pid_dir() + "/gid_map", map_text(gids)));
     return open_file(child.proc_path("ns/user"), O_RDONLY | O_CLOEXEC);
 }
 

@@ -14,6 +14,8 @@
 #include "hooks.hpp"
 #include "idmap_mounts.hpp"
 #include "process_setup.hpp"
+#include "procfs.hpp"
+#include "security_label.hpp"
 #include "seccomp.hpp"
 #include "sync.hpp"
 #include "wmrun/base/syscall.hpp"
@@ -76,15 +78,15 @@ Result<> become_namespace_root() {
 // namespace joined by path are made here, after joining it, as runc's nsexec does: unshare,
 // and for a new pid namespace a fork, the process that goes on as its pid 1 (a sibling, so
 // that `create` still reaps it). `create` learns that process's host pid, or 0 for this one;
-// it waits for the message before touching the namespaces. The cgroup namespace waits until
-// after `go`, when the parent has placed the init in its cgroup, its root.
+// it waits for the message before touching the namespaces. A new cgroup namespace waits until
+// after `go` (InitArgs::new_cgroup_namespace).
 Result<> enter_joined_user_namespace(InitArgs& a) {
     WM_CHECK(join_namespaces(a));
     a.join.clear();
     // The host's root is no one in there: nothing made below (a directory, a device node)
     // could be owned by a mapped id.
     WM_CHECK(become_namespace_root());
-    int now = a.unshare_flags & ~(CLONE_NEWPID | CLONE_NEWCGROUP);
+    int now = a.unshare_flags & ~CLONE_NEWPID;
     if (now != 0 && ::unshare(now) < 0) return sys_error("unshare", "container namespaces");
     if (!(a.unshare_flags & CLONE_NEWPID))
         return sync_send(a.sync_fd, SyncType::child_pid, nullptr, 0);
@@ -94,19 +96,35 @@ Result<> enter_joined_user_namespace(InitArgs& a) {
     return {};
 }
 
+// Called with the container's root and cwd, and no fd of the host's open but the exec fifo's
+// O_PATH (a file of the container's own state dir): the fork is the first process of ours the
+// joined namespace sees. Returns the fork's host pid, which `create` sends back.
+Result<int> enter_joined_pid_namespace(InitArgs& a) {
+    if (::setns(a.pid_ns_fd, CLONE_NEWPID) < 0) return sys_error("setns", "pid namespace");
+    ::close(a.pid_ns_fd);
+    a.pid_ns_fd = -1;
+    WM_CHECK(fork_sibling_and_exit(a.sync_fd, "container init"));
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // a fork does not inherit it
+    return wait_for_go(a.sync_fd);
+}
+
 // `late_filter`: the seccomp program to load right before execve (with noNewPrivileges),
 // compiled here so that `start` does not wait for libseccomp.
 Result<std::string> setup(InitArgs& a, OrderedJson& state,
-                          std::optional<SeccompProgram>& late_filter) {
+                          std::optional<SeccompProgram>& late_filter,
+                          std::optional<Procfs>& fifo_proc) {
     const Spec& spec = *a.spec;
     const Process& proc = *spec.process;
     const Linux& lnx = *spec.linux_;
     int host_pid = WM_TRY(wait_for_go(a.sync_fd));
+    // From here on nothing of the host's may be read through our /proc entries; an unprivileged
+    // `create` needed them until now to write our id maps and oomScoreAdj.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     // Idmapped mounts follow `go`, made by the parent after the createRuntime hooks.
     a.rootfs.prepared = WM_TRY(receive_idmapped_mounts(a.sync_fd, spec));
     state = hook_state(a, host_pid);
     WM_CHECK(join_namespaces(a));
-    if ((a.unshare_flags & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) < 0)
+    if (a.new_cgroup_namespace && ::unshare(CLONE_NEWCGROUP) < 0)
         return sys_error("unshare", "cgroup namespace");
     if (a.new_keyring) WM_CHECK(join_session_keyring(a.id));
     // Root of a new user namespace, so that the setup below has its full capabilities.
@@ -118,10 +136,12 @@ Result<std::string> setup(InitArgs& a, OrderedJson& state,
             ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
             return sys_error("setdomainname", spec.domainname);
     }
+    a.rootfs.pid_ns_fd = a.pid_ns_fd;  // where it is now, after place_listen_fds
     WM_CHECK(prepare_rootfs(a.rootfs));
     // config.md: createContainer hooks run in the container's namespaces before pivot_root.
     WM_CHECK(run_hooks(spec.hooks.create_container, state, "createContainer"));
     WM_CHECK(enter_rootfs(a.rootfs));
+    if (a.pid_ns_fd >= 0) state["pid"] = WM_TRY(enter_joined_pid_namespace(a));
     if (proc.terminal && a.console_fd >= 0) {
         WM_CHECK(setup_console(proc, a.console_fd, true));
         ::close(a.console_fd);
@@ -134,6 +154,9 @@ Result<std::string> setup(InitArgs& a, OrderedJson& state,
     if (lnx.seccomp) filter = WM_TRY(compile_seccomp(*lnx.seccomp));
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while still root.
     if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(a.sync_fd, *filter));
+    WM_CHECK(apply_exec_label(proc));
+    // For the exec fifo, which is opened after the capabilities to make one are gone.
+    fifo_proc = WM_TRY(Procfs::open(Procfs::View::pids_only));
     WM_CHECK(apply_identity(proc));
     if (filter && proc.no_new_privileges) {
         // A notify listener must reach `wmrun create` over the sync socket, which is gone
@@ -166,6 +189,7 @@ Result<> place_listen_fds(InitArgs& a) {
     WM_CHECK(move_above(a.sync_fd, limit));
     WM_CHECK(move_above(a.fifo_fd, limit));
     WM_CHECK(move_above(a.console_fd, limit));
+    WM_CHECK(move_above(a.pid_ns_fd, limit));
     for (auto& [flag, fd] : a.join)
         WM_CHECK(move_above(fd, limit));
     std::vector<int> sources;
@@ -200,10 +224,16 @@ std::vector<std::string> process_env(const InitArgs& a) {
 // Closes every fd but stdio, the preserved ones and those the setup still needs: above all the
 // state dir's lock, whose flock would otherwise outlive `create` in this process.
 void close_other_fds(const InitArgs& a) {
-    std::vector<int> keep = {a.sync_fd, a.fifo_fd, a.console_fd};
+    std::vector<int> keep = {a.sync_fd, a.fifo_fd, a.console_fd, a.pid_ns_fd};
     for (auto [flag, fd] : a.join)
         keep.push_back(fd);
     close_fds_except(3 + a.preserve_fds, std::move(keep));
+}
+
+Result<UniqueFd> reopen_exec_fifo(const Procfs& proc, int fifo_fd) {
+    auto fd = proc.reopen(fifo_fd, O_WRONLY);
+    if (!fd) return std::unexpected(with_context(fd.error(), "open exec fifo"));
+    return fd;
 }
 
 [[noreturn]] void die(int sync_fd, const Error& e) {
@@ -224,6 +254,9 @@ void container_init(const InitArgs& args) {
         ::signal(sig, SIG_DFL);
     // Die with wmrun create until setup is done; the orphaned init is of no use to anyone.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    // Non-dumpable until it execs the container's program, so that no process can read its
+    // memory or its /proc entries without CAP_SYS_PTRACE over the host (rootless: after `go`).
+    if (::geteuid() == 0) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (auto r = place_listen_fds(a); !r) die(a.sync_fd, r.error());
     close_other_fds(a);
     if (a.unshare_flags != 0) {
@@ -231,7 +264,8 @@ void container_init(const InitArgs& args) {
     }
     OrderedJson state;
     std::optional<SeccompProgram> late_filter;
-    auto exe = setup(a, state, late_filter);
+    std::optional<Procfs> fifo_proc;
+    auto exe = setup(a, state, late_filter, fifo_proc);
     if (!exe) die(a.sync_fd, exe.error());
 
     // The pdeath signal would follow a parent that exits right after `create`.
@@ -240,12 +274,14 @@ void container_init(const InitArgs& args) {
     ::close(a.sync_fd);
 
     // Blocks until `start` opens the fifo for reading (runtime.md: start runs the program).
-    std::string fifo = "/proc/self/fd/" + std::to_string(a.fifo_fd);
-    int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        std::fprintf(stderr, "wmrun: init: open exec fifo: %s\n", std::strerror(errno));
+    // Reopened through a private procfs: the container's /proc, where an exec'd process may
+    // mount things by now, is not used for it.
+    auto fifo = reopen_exec_fifo(*fifo_proc, a.fifo_fd);
+    if (!fifo) {
+        std::fprintf(stderr, "wmrun: init: %s\n", fifo.error().message().c_str());
         ::_exit(1);
     }
+    int fd = fifo->release();
     const Process& proc = *a.spec->process;
     // startContainer hooks run in the container, after start and before the program; `start`
     // waits for the byte below, so its poststart hooks come after these.
@@ -259,6 +295,7 @@ void container_init(const InitArgs& args) {
     }
     ::close(fd);
     ::close(a.fifo_fd);
+    fifo_proc.reset();
 
     if (late_filter) {
         if (auto r = late_filter->load(); !r) {

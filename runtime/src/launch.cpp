@@ -22,7 +22,11 @@
 #include "init.hpp"
 #include "net_devices.hpp"
 #include "notify_socket.hpp"
+#include "procfs.hpp"
+#include "process_setup.hpp"
+#include "security_label.hpp"
 #include "sync.hpp"
+#include "sysctl.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
@@ -106,19 +110,20 @@ Result<> run_map_helper(const std::string& tool, pid_t pid, const std::vector<Id
 }
 
 Result<> write_id_maps(pid_t pid, const Linux& l, bool rootless) {
-    std::string base = "/proc/" + std::to_string(pid);
+    auto proc = WM_TRY(Procfs::open_host());
+    std::string base = std::to_string(pid);
     if (needs_helper(l.uid_mappings, ::geteuid()))
         WM_CHECK(run_map_helper("newuidmap", pid, l.uid_mappings));
     else if (!l.uid_mappings.empty())
-        WM_CHECK(write_file(base + "/uid_map", id_map_text(l.uid_mappings)));
+        WM_CHECK(proc.write(base + "/uid_map", id_map_text(l.uid_mappings)));
     if (needs_helper(l.gid_mappings, ::getegid())) {
         // newgidmap decides about setgroups itself (shadow refuses a deny written before it).
         WM_CHECK(run_map_helper("newgidmap", pid, l.gid_mappings));
     } else {
         // The kernel lets an unprivileged writer map its own gid only with setgroups denied.
-        if (rootless || ::geteuid() != 0) WM_CHECK(write_file(base + "/setgroups", "deny"));
+        if (rootless || ::geteuid() != 0) WM_CHECK(proc.write(base + "/setgroups", "deny"));
         if (!l.gid_mappings.empty())
-            WM_CHECK(write_file(base + "/gid_map", id_map_text(l.gid_mappings)));
+            WM_CHECK(proc.write(base + "/gid_map", id_map_text(l.gid_mappings)));
     }
     return {};
 }
@@ -128,7 +133,19 @@ Result<> write_time_offsets(const Linux& l) {
     std::string text;
     for (const auto& [clock, off] : l.time_offsets)
         text += fmt::format("{} {} {}\n", clock, off.secs, off.nanosecs);
-    return write_file("/proc/self/timens_offsets", text);
+    auto proc = WM_TRY(Procfs::open_host());
+    return proc.write("self/timens_offsets", text);
+}
+
+// The init joins a pid namespace given by path only after it has entered its rootfs, and by
+// then a new user namespace has taken its privileges over the namespace to join.
+bool joins_pid_namespace_from_new_user_namespace(const Linux& l) {
+    bool new_user = false, pid_by_path = false;
+    for (const auto& ns : l.namespaces) {
+        if (ns.type == NamespaceType::user && ns.path.empty()) new_user = true;
+        if (ns.type == NamespaceType::pid && !ns.path.empty()) pid_by_path = true;
+    }
+    return new_user && pid_by_path;
 }
 
 // Kills and reaps a child that never became a container.
@@ -188,6 +205,13 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     const Linux& lnx = *spec.linux_;
     if (!lnx.has_namespace(NamespaceType::mount))
         return fail("create", o.id, "a mount namespace is required");
+    if (joins_pid_namespace_from_new_user_namespace(lnx))
+        return fail("create", o.id,
+                    "joining a pid namespace by path from a new user namespace is not supported: "
+                    "join the user namespace that owns it by path too");
+    WM_CHECK(check_security_labels(*spec.process, lnx.mount_label));
+    if (auto r = check_sysctls(lnx); !r)
+        return std::unexpected(with_context(std::move(r).error(), bundle + "/config.json"));
     if (!lnx.net_devices.empty() && !lnx.has_namespace(NamespaceType::network))
         return fail("create", o.id, "linux.netDevices needs a network namespace");
     // Mount mappings the kernel would refuse only after the container exists.
@@ -250,23 +274,33 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
 
     std::uint64_t flags = CLONE_PIDFD;
     std::vector<UniqueFd> join_fds;
-    UniqueFd own_pidns, own_timens;
+    UniqueFd own_timens;
     for (const auto& ns : lnx.namespaces) {
         int flag = namespace_clone_flag(ns.type);
         if (ns.path.empty() && ns.type == NamespaceType::time) continue;  // made below
+        if (ns.path.empty() && ns.type == NamespaceType::cgroup) {
+            // A cgroup namespace is rooted where its maker is at that moment: the clone would
+            // root it at our cgroup, not the container's. The init makes it once it is placed.
+            args.new_cgroup_namespace = true;
+            continue;
+        }
         if (ns.path.empty()) {
             flags |= static_cast<std::uint64_t>(flag);
             if (ns.type == NamespaceType::user) args.new_user_namespace = true;
             continue;
         }
         auto fd = WM_TRY(open_file(ns.path, O_RDONLY));
-        if (ns.type == NamespaceType::pid || ns.type == NamespaceType::time) {
-            // These apply to children only: join them here, for the clone, and step back after.
-            const char* own =
-                ns.type == NamespaceType::pid ? "/proc/self/ns/pid" : "/proc/self/ns/time";
-            auto saved = WM_TRY(open_file(own, O_RDONLY));
+        if (ns.type == NamespaceType::pid) {
+            // Joined by the init only once it has pivoted into the rootfs, through a fork: the
+            // processes already in that namespace must never see one with the host's root.
+            args.pid_ns_fd = fd.get();
+            join_fds.push_back(std::move(fd));
+            continue;
+        }
+        if (ns.type == NamespaceType::time) {
+            // Applies to children only: join it here, for the clone, and step back after.
+            own_timens = WM_TRY(open_file("/proc/self/ns/time", O_RDONLY));
             if (::setns(fd.get(), flag) < 0) return sys_error("setns", ns.path);
-            (ns.type == NamespaceType::pid ? own_pidns : own_timens) = std::move(saved);
             continue;
         }
         if (ns.type == NamespaceType::user)
@@ -279,8 +313,8 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     // Made beside a user namespace joined by path, the others must belong to it: the init
     // makes them once it has joined it (init.cpp, enter_joined_user_namespace).
     if (!args.join.empty() && args.join.front().first == CLONE_NEWUSER) {
-        constexpr std::uint64_t by_init = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                                          CLONE_NEWPID | CLONE_NEWCGROUP;
+        constexpr std::uint64_t by_init =
+            CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID;
         args.unshare_flags = static_cast<int>(flags & by_init);
         flags &= ~by_init;
     }
@@ -313,33 +347,27 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     }
     if (pid == 0) container_init(args);
     int clone_errno = errno;
-    if (own_pidns) ::setns(own_pidns.get(), CLONE_NEWPID);
     if (own_timens) ::setns(own_timens.get(), CLONE_NEWTIME);
     if (pid < 0) return sys_error("clone3", o.id, clone_errno);
     UniqueFd pidfd_owner(pidfd);
     ChildGuard child{pidfd, static_cast<pid_t>(pid)};
     child_sock.reset();
     join_fds.clear();
-    if (args.unshare_flags != 0) {
-        // The init has made its namespaces; with a new pid namespace its pid 1 is a fork.
-        Error init_error;
-        int forked = 0;
-        auto msg = WM_TRY(sync_recv(parent_sock.get(), &init_error, "container init", &forked));
-        if (msg == SyncType::error) return std::unexpected(init_error);
-        if (msg != SyncType::child_pid) return fail("create", o.id, "unexpected message from init");
-        if (forked > 0) {
-            UniqueFd pid1(static_cast<int>(sys::pidfd_open(forked, 0)));
-            if (!pid1) return sys_error("pidfd_open", std::to_string(forked));
-            ::waitid(P_PIDFD, static_cast<id_t>(pidfd_owner.get()), nullptr, WEXITED);
-            pidfd_owner = std::move(pid1);
-            child.pidfd = pidfd_owner.get();
-            child.pid = forked;
-            pid = forked;
-        }
-    }
+    // The init goes on as a fork of itself where it enters a pid namespace (see InitArgs).
+    auto adopt_init_fork = [&]() -> Result<> {
+        auto forked = WM_TRY(adopt_forked_child(parent_sock.get(), pidfd_owner.get(), "container init"));
+        if (!forked.pidfd) return {};
+        pidfd_owner = std::move(forked.pidfd);
+        child.pidfd = pidfd_owner.get();
+        child.pid = forked.pid;
+        pid = forked.pid;
+        return {};
+    };
+    if (args.unshare_flags != 0) WM_CHECK(adopt_init_fork());
 
     if (!cgroup_fd) WM_CHECK(cgroup.enter(static_cast<pid_t>(pid)));
     if (args.new_user_namespace) WM_CHECK(write_id_maps(static_cast<pid_t>(pid), lnx, g.rootless));
+    WM_CHECK(set_oom_score_adj(*spec.process, std::to_string(pid)));
     WM_CHECK(move_net_devices(static_cast<pid_t>(pid), lnx.net_devices));
     ContainerState hook_state;
     hook_state.id = o.id;
@@ -360,6 +388,12 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     WM_CHECK(send_idmapped_mounts(parent_sock.get(), idmapped));
     idmapped.clear();
 
+    if (args.pid_ns_fd >= 0) {
+        // The init has pivoted into the rootfs and forked into the joined pid namespace; the
+        // fork learns its host pid for the startContainer hooks' state.
+        WM_CHECK(adopt_init_fork());
+        WM_CHECK(sync_send(parent_sock.get(), SyncType::go, nullptr, static_cast<int>(pid)));
+    }
     for (;;) {
         Error child_error;
         auto reply = WM_TRY(sync_recv(parent_sock.get(), &child_error, "container init"));
@@ -385,6 +419,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     state.cgroup = cgroup.save();
     state.systemd_cgroup = g.systemd_cgroup;
     state.rootless = g.rootless;
+    WM_CHECK(store.save_config(o.id, spec.raw.dump()));
     WM_CHECK(store.save(state));
     if (!o.pid_file.empty())
         WM_CHECK(replace_file(absolute(o.pid_file), std::to_string(state.pid), 0644));

@@ -58,8 +58,9 @@ std::vector<pid_t> pids_in_namespace(pid_t init) {
     return out;
 }
 
-Result<Spec> bundle_spec(const ContainerState& s) {
-    return load_spec(s.bundle);
+Result<Spec> bundle_spec(const StateStore& store, const ContainerState& s) {
+    auto doc = WM_TRY(container_config(store, s));
+    return parse_spec(doc);
 }
 
 // The container's processes: its cgroup's, or without one, those of its own pid namespace;
@@ -110,7 +111,7 @@ Result<> start_container(const GlobalOptions& g, const std::string& id) {
     ::unlink(fifo.c_str());
     state.started = true;
     WM_CHECK(store.save(state));
-    auto spec = bundle_spec(state);
+    auto spec = bundle_spec(store, state);
     if (spec) {
         if (auto r =
                 run_hooks(spec->hooks.poststart, state_json(state, Status::running), "poststart");
@@ -192,7 +193,7 @@ Result<> delete_container(const GlobalOptions& g, const std::string& id, bool fo
                 return fail("delete", id, "init did not die", ETIMEDOUT);
         }
     }
-    auto spec = bundle_spec(*state);
+    auto spec = bundle_spec(store, *state);
     destroy_container(g, *state);
     if (spec) {
         if (auto r =

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "procfs.hpp"
 #include "sync.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
@@ -185,9 +186,6 @@ Result<> apply_memory_policy(const MemoryPolicy& m) {
 Result<> apply_process_attributes(const Process& p, const Linux& l) {
     // runtime-spec 1.3: the policy every process of the container starts with.
     if (l.memory_policy) WM_CHECK(apply_memory_policy(*l.memory_policy));
-    if (p.oom_score_adj) {
-        WM_CHECK(write_file("/proc/self/oom_score_adj", std::to_string(*p.oom_score_adj)));
-    }
     if (l.personality) {
         unsigned long persona = l.personality->domain == "LINUX32" ? PER_LINUX32 : PER_LINUX;
         if (::personality(persona) < 0) return sys_error("personality", l.personality->domain);
@@ -209,6 +207,12 @@ Result<> apply_process_attributes(const Process& p, const Linux& l) {
             return sys_error("ioprio_set", p.io_priority->io_class);
     }
     return {};
+}
+
+Result<> set_oom_score_adj(const Process& p, const std::string& pid) {
+    if (!p.oom_score_adj) return {};
+    auto proc = WM_TRY(Procfs::open_host());
+    return proc.write(pid + "/oom_score_adj", std::to_string(*p.oom_score_adj));
 }
 
 Result<> apply_cpu_affinity(const std::string& list) {
@@ -308,28 +312,6 @@ Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console
     if (::ioctl(slave.get(), TIOCSCTTY, 0) < 0) return sys_error("set controlling terminal", "");
     for (int fd = 0; fd <= 2; ++fd)
         if (::dup3(slave.get(), fd, 0) < 0) return sys_error("dup3", "console");
-    return {};
-}
-
-Result<> apply_sysctls(int rootfd, const std::map<std::string, std::string>& sysctl) {
-    if (sysctl.empty()) return {};
-    auto sys_dir = WM_TRY(open_in_root(rootfd, "/proc/sys", O_PATH | O_DIRECTORY));
-    struct statfs fs {};
-    if (::fstatfs(sys_dir.get(), &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC)
-        return fail("sysctl", "/proc/sys", "is not procfs");
-    for (const auto& [key, value] : sysctl) {
-        std::string rel = key;
-        for (char& c : rel)
-            if (c == '.') c = '/';
-        // RESOLVE_BENEATH + no symlinks: a bind mount or symlink planted over a /proc/sys file
-        // cannot redirect the write (CVE-2025-52881 class).
-        int fd = sys::openat2(
-            sys_dir.get(), rel.c_str(), O_WRONLY | O_CLOEXEC, 0,
-            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
-        if (fd < 0) return sys_error("sysctl", key);
-        UniqueFd file(fd);
-        WM_CHECK(write_all(file.get(), value, "/proc/sys/" + rel));
-    }
     return {};
 }
 

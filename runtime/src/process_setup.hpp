@@ -15,8 +15,14 @@ namespace wmrun::runtime {
 Result<std::string> find_executable(const Process& p);
 
 Result<> apply_rlimits(const Process& p);
-// oomScoreAdj, personality, scheduler, ioPriority.
+// memoryPolicy, personality, scheduler, ioPriority.
 Result<> apply_process_attributes(const Process& p, const Linux& l);
+
+// oomScoreAdj, written on the host's side through a verified procfs (procfs.hpp) for `pid`
+// ("self" or a number): by `create` for its init (whose fork and exec inherit it), by `exec`'s
+// child for itself before it joins the container and turns non-dumpable (after which its proc
+// files belong to root and a rootless caller could no longer write them).
+Result<> set_oom_score_adj(const Process& p, const std::string& pid);
 
 // sched_setaffinity of the calling thread to a cpuset-style list ("0-3,7"); "" changes nothing.
 // For execCPUAffinity, which applies to `exec` only (config.md): `initial` on the runtime's
@@ -30,10 +36,6 @@ Result<> apply_identity(const Process& p);
 // Opens a pty from the container's devpts, makes its slave the controlling terminal and stdio,
 // and sends the master over `console_sock` (SCM_RIGHTS), as runc's --console-socket.
 Result<> setup_console(const Process& p, int console_sock, bool bind_dev_console);
-
-// sysctls written through /proc/sys of the container's rootfs (resolved inside it), refusing
-// anything that is not procfs.
-Result<> apply_sysctls(int rootfd, const std::map<std::string, std::string>& sysctl);
 
 // Closes every fd from `first` up, but those in `keep`, with one close_range per gap.
 void close_fds_except(unsigned first, std::vector<int> keep);

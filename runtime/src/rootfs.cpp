@@ -15,9 +15,12 @@
 #define AT_RECURSIVE 0x8000
 #endif
 
+#include "cgroup_mount.hpp"
 #include "devices.hpp"
 #include "mount_options.hpp"
 #include "process_setup.hpp"
+#include "security_label.hpp"
+#include "sysctl.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/path.hpp"
@@ -59,11 +62,12 @@ Result<> set_mount_attrs(int fd, const std::string& shown, unsigned long long se
 }
 
 Result<UniqueFd> new_filesystem(const std::string& type, const std::string& source,
-                                const MountOptions& opts, const std::string& shown) {
+                                const MountOptions& opts, const std::string& shown,
+                                const std::vector<std::pair<std::string, int>>& fd_params) {
     UniqueFd fs(::fsopen(type.c_str(), FSOPEN_CLOEXEC));
     if (!fs) return sys_error("fsopen " + type, shown);
-    auto config = [&](unsigned cmd, const char* key, const char* value) -> Result<> {
-        if (::fsconfig(fs.get(), cmd, key, value, 0) < 0) {
+    auto config = [&](unsigned cmd, const char* key, const char* value, int aux = 0) -> Result<> {
+        if (::fsconfig(fs.get(), cmd, key, value, aux) < 0) {
             int e = errno;
             std::string why = fs_context_messages(fs.get());
             why = why.empty() ? std::strerror(e) : why + " (" + std::strerror(e) + ")";
@@ -81,6 +85,8 @@ Result<UniqueFd> new_filesystem(const std::string& type, const std::string& sour
     }
     for (const auto& flag : opts.sb_flags)
         WM_CHECK(config(FSCONFIG_SET_FLAG, flag.c_str(), nullptr));
+    for (const auto& [key, fd] : fd_params)
+        WM_CHECK(config(FSCONFIG_SET_FD, key.c_str(), nullptr, fd));
     WM_CHECK(config(FSCONFIG_CMD_CREATE, nullptr, nullptr));
     UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, static_cast<unsigned>(opts.attr_set)));
     if (!mnt) return sys_error("fsmount " + type, shown);
@@ -136,7 +142,6 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, std::size_t index) {
     MountOptions opts = parse_mount_options(m.options);
     bool bind = opts.bind || m.type == "bind";
     std::string type = m.type;
-    if (type == "cgroup") type = "cgroup2";  // one unified view inside the container
 
     if (type == "proc" || type == "sysfs") WM_CHECK(refuse_symlink(rootfd, dest));
 
@@ -152,18 +157,26 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, std::size_t index) {
         bool rec = opts.recursive || opts.recursive_attrs;
         WM_CHECK(set_mount_attrs(mnt.get(), dest, opts.attr_set, opts.attr_clr, 0, rec));
         mnt = WM_TRY(attach(std::move(mnt), target.get(), dest));
+    } else if (type == "cgroup" || type == "cgroup2") {
+        auto target = WM_TRY(ensure_in_root(rootfd, dest, true));
+        WM_CHECK(mount_cgroups(target.get(), dest, opts,
+                               ctx.spec->linux_->has_namespace(NamespaceType::cgroup)));
+        return {};
     } else {
         auto target = WM_TRY(ensure_in_root(rootfd, dest, true));
-        auto made = new_filesystem(type, m.source, opts, dest);
+        if (auto label = mount_label_option(type, ctx.spec->linux_->mount_label); !label.empty())
+            opts.data.emplace_back("context", label);
+        auto made = type == "proc" && ctx.pid_ns_fd >= 0
+                        ? new_proc_for(ctx.pid_ns_fd, m.source, opts, dest)
+                        : new_filesystem(type, m.source, opts, dest);
         bool refused = !made && (made.error().err == EPERM || made.error().err == EACCES);
         if (refused && ctx.user_namespace) {
             // A user namespace may not mount sysfs without owning the network namespace, nor
-            // cgroup2 without owning a cgroup namespace, nor mqueue without owning the IPC
-            // namespace; runc binds the host's instead (read-only for sysfs and cgroup).
-            const char* host = type == "sysfs"     ? "/sys"
-                               : type == "cgroup2" ? "/sys/fs/cgroup"
-                               : type == "mqueue"  ? "/dev/mqueue"
-                                                   : nullptr;
+            // mqueue without owning the IPC namespace; runc binds the host's instead
+            // (read-only for sysfs).
+            const char* host = type == "sysfs"    ? "/sys"
+                               : type == "mqueue" ? "/dev/mqueue"
+                                                  : nullptr;
             if (host != nullptr) {
                 log::debug(fmt::format("{} mount refused; binding the host's {}", type, host));
                 made = clone_tree(AT_FDCWD, host, true, dest);
@@ -276,7 +289,7 @@ Result<> prepare_rootfs(const RootfsContext& ctx) {
         if (clean_relative(spec.mounts[i].destination) == "dev") dev_mounted = true;
     }
     WM_CHECK(setup_dev(root.get(), spec, dev_mounted, ctx.user_namespace));
-    WM_CHECK(apply_sysctls(root.get(), spec.linux_->sysctl));
+    WM_CHECK(apply_sysctls(spec.linux_->sysctl));
     for (const auto& path : spec.linux_->readonly_paths)
         WM_CHECK(readonly_path(root.get(), path));
     for (const auto& path : spec.linux_->masked_paths)

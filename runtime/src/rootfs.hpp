@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mount_options.hpp"
@@ -21,6 +22,9 @@ struct RootfsContext {
     // Indexed like spec->mounts: a detached mount `wmrun create` made (idmapped mounts), which
     // is attached as it is, or -1. Each is closed once attached.
     std::vector<int> prepared;
+    // A pid namespace joined by path, which the init enters only after pivot_root (init.hpp),
+    // or -1: proc mounts are made for it from outside it.
+    int pid_ns_fd = -1;
 };
 
 // Everything up to the switch into the new root: mounts, /dev, sysctls, then readonly and
@@ -40,8 +44,15 @@ Result<> finish_rootfs(const RootfsContext& ctx);
 std::string bind_source(const std::string& bundle, const std::string& source);
 
 // A fresh filesystem instance (proc, tmpfs, devpts, ...) through fsopen/fsconfig/fsmount.
+// `fd_params`: parameters that take an fd (FSCONFIG_SET_FD), such as proc's pidns.
 Result<UniqueFd> new_filesystem(const std::string& type, const std::string& source,
-                                const MountOptions& opts, const std::string& shown);
+                                const MountOptions& opts, const std::string& shown,
+                                const std::vector<std::pair<std::string, int>>& fd_params = {});
+
+// A proc instance that shows the pid namespace behind `pid_ns_fd`, made by a process outside
+// it (proc_mount.cpp).
+Result<UniqueFd> new_proc_for(int pid_ns_fd, const std::string& source, const MountOptions& opts,
+                              const std::string& shown);
 
 // open_tree(OPEN_TREE_CLONE): a detached copy of `path` below `dirfd` (the tree for rbind).
 Result<UniqueFd> clone_tree(int dirfd, const std::string& path, bool recursive,

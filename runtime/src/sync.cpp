@@ -4,6 +4,7 @@
 #include <linux/sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -133,6 +134,33 @@ Result<> fork_sibling_and_exit(int sync_fd, const char* what) {
     if (pid == 0) return {};
     (void)sync_send(sync_fd, SyncType::child_pid, nullptr, static_cast<int>(pid));
     ::_exit(0);
+}
+
+}  // namespace wmrun::runtime
+
+namespace wmrun::runtime {
+
+Result<ForkedChild> adopt_forked_child(int sync_fd, int reporter, const char* what) {
+    Error error;
+    int forked = 0;
+    auto msg = sync_recv(sync_fd, &error, what, &forked);
+    // The reporter exits right after its message (or after an error): reap it either way.
+    ::waitid(P_PIDFD, static_cast<id_t>(reporter), nullptr, WEXITED);
+    if (!msg) return std::unexpected(msg.error());
+    if (*msg == SyncType::error) return std::unexpected(error);
+    if (*msg != SyncType::child_pid) return fail(what, "", "unexpected message");
+    ForkedChild child;
+    if (forked == 0) return child;
+    // WNOWAIT|WNOHANG: fails with ECHILD unless `forked` is our child, and leaves it be. Being
+    // our child, it cannot be reaped (and its pid reused) by anyone else before pidfd_open.
+    siginfo_t info{};
+    if (forked < 0 ||
+        ::waitid(P_PID, static_cast<id_t>(forked), &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return fail(what, std::to_string(forked), "reported a process that is not its fork");
+    child.pidfd.reset(static_cast<int>(sys::pidfd_open(forked, 0)));
+    if (!child.pidfd) return sys_error("pidfd_open", std::to_string(forked));
+    child.pid = forked;
+    return child;
 }
 
 }  // namespace wmrun::runtime

@@ -2,6 +2,8 @@
 // The init reports each step's failure as an Error, so create prints the real cause.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 
@@ -22,7 +24,20 @@ Result<SyncType> sync_recv(int fd, Error* error_out, const char* peer, int* valu
 // Forks the process that goes on, as a sibling (CLONE_PARENT) so that the peer still reaps it:
 // into the pid (and time) namespaces this one entered or made for its children. Returns in the
 // fork only; this process sends the fork's host pid as child_pid and exits.
+// This is how a runtime process enters a pid namespace a container can see: only once it holds
+// nothing of the host's (root, cwd, fds), since the container may be able to reach any process
+// it sees through /proc/<pid>/{root,cwd,fd} (docs/security.md).
 Result<> fork_sibling_and_exit(int sync_fd, const char* what);
+
+// The other side: `reporter` (a pidfd of the process that called fork_sibling_and_exit) is
+// reaped, and the pid it sent is returned as a pidfd. That pid must be a child of ours, which
+// CLONE_PARENT made it: a forged message naming any other process is refused. `pid` is 0 and
+// `pidfd` empty when the reporter sent 0 (it went on itself, without a fork).
+struct ForkedChild {
+    pid_t pid = 0;
+    UniqueFd pidfd;
+};
+Result<ForkedChild> adopt_forked_child(int sync_fd, int reporter, const char* what);
 
 // A connected stream socket to a unix socket path (--console-socket, --pidfd-socket).
 Result<UniqueFd> connect_unix(const std::string& path);

@@ -132,6 +132,16 @@ def bundle(runtime, tmp_path, rootfs_template):
 
 
 @pytest.fixture
+def canary(tmp_path):
+    """A host directory outside every rootfs, with one file in it, `secret`: what an escape
+    would reach."""
+    d = tmp_path / "host-canary"
+    d.mkdir()
+    (d / "secret").write_text("host data\n")
+    return d
+
+
+@pytest.fixture
 def store(tmp_path):
     """An image store private to the test (--store), removed afterwards."""
     s = tmp_path / "store"

@@ -7,6 +7,7 @@ filesystem shows as h through the mount (and h written through the mount lands a
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -168,11 +169,17 @@ def test_created_init_holds_no_mount(runtime, bundle, tmp_path):
     cid = runtime.new_id()
     runtime.run(["create", "--bundle", bundle.path, cid])
     init = runtime.state(cid)["pid"]
-    # Waiting for start, the init holds stdio and exec.fifo: every mount fd is closed once
+    # Waiting for start, the init holds stdio, exec.fifo and the procfs it reopens the fifo
+    # through, which shows process directories only (subset=pid): every mount fd is closed once
     # attached.
     held = sorted(int(fd) for fd in os.listdir(f"/proc/{init}/fd"))
-    targets = [os.readlink(f"/proc/{init}/fd/{fd}") for fd in held if fd > 2]
-    assert all(t.endswith("exec.fifo") for t in targets), targets
+    targets = {fd: os.readlink(f"/proc/{init}/fd/{fd}") for fd in held if fd > 2}
+    others = [fd for fd, t in targets.items() if not t.endswith("exec.fifo")]
+    assert len(others) == 1, targets
+    proc = f"/proc/{init}/fd/{others[0]}"
+    assert subprocess.run(["stat", "-f", "-L", "-c", "%T", proc], capture_output=True,
+                          text=True, check=True).stdout.strip() == "proc"
+    assert all(e.isdigit() or e in ("self", "thread-self") for e in os.listdir(proc))
     runtime.run(["start", cid])
     runtime.wait_status(cid, "stopped")
     runtime.run(["delete", cid])

@@ -7,11 +7,17 @@ namespace wmrun::cli {
 void add_exec_command(CLI::App& app, Context& ctx) {
     static runtime::ExecOptions o;
     static std::string process_file;
+    static std::vector<std::string> sub_cgroup;
     static CLI::App* cmd = nullptr;
     cmd = add_command(app, ctx, "exec", "run a process in a running container",
                       [&ctx]() -> Result<int> {
                           if (!process_file.empty())
                               o.process = WM_TRY(read_json_file(process_file));
+                          if (!sub_cgroup.empty())
+                              return fail("exec", o.id,
+                                          "--cgroup (a sub-cgroup of the container) is not "
+                                          "supported",
+                                          ENOTSUP);
                           o.args = cmd->remaining();
                           if (!o.process && o.args.empty())
                               return fail("exec", o.id, "no command given (args or --process)");
@@ -33,9 +39,12 @@ void add_exec_command(CLI::App& app, Context& ctx) {
     cmd->add_option("--preserve-fds", o.preserve_fds, "pass fds 3..3+N-1 into the process");
     cmd->add_flag("--no-new-privs", o.no_new_privs, "set no_new_privs for the process");
     cmd->add_option("-c,--cap", o.caps, "add a capability")->allow_extra_args(false);
-    cmd->add_option("--apparmor", "accepted for runc compatibility");
-    cmd->add_option("--process-label", "accepted for runc compatibility");
-    cmd->add_option("--cgroup", "accepted for runc compatibility");
+    cmd->add_option("--apparmor", o.apparmor_profile,
+                    "AppArmor profile for the process (refused where AppArmor is not enabled)");
+    cmd->add_option("--process-label", o.process_label,
+                    "SELinux label for the process (refused where SELinux is not enabled)");
+    cmd->add_option("--cgroup", sub_cgroup, "a sub-cgroup to run in (not supported: refused)")
+        ->allow_extra_args(false);
     // Everything after the container id belongs to the command, dashes included, as with runc.
     cmd->prefix_command(true);
 }

@@ -1,4 +1,5 @@
 // wmrun: a daemonless OCI runtime, command-line compatible with runc.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -39,11 +40,19 @@ void print(const std::string& text) {
 
 namespace {
 
+// Never a directory in a world-writable place: another user could make it first, with a
+// state.json whose bundle runs hooks as the caller. Without XDG_RUNTIME_DIR, the user's runtime
+// directory that logind makes (if it is there), else none: the commands that need a state root
+// say so (StateStore).
 std::string default_root() {
     if (::geteuid() == 0) return "/run/wmrun";
     if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg)
         return std::string(xdg) + "/wmrun";
-    return fmt::format("/tmp/wmrun-{}", ::geteuid());
+    std::string run_user = fmt::format("/run/user/{}", ::geteuid());
+    struct stat st {};
+    if (::stat(run_user.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid())
+        return run_user + "/wmrun";
+    return {};
 }
 
 std::string version_text() {

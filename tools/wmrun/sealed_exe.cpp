@@ -77,6 +77,7 @@ Result<UniqueFd> readonly_overlay_exe(const std::string& state_root) {
     if (path.front() != '/' || slash == std::string::npos || path.ends_with(" (deleted)"))
         return fail("open", path, "not a path on a mounted file system", EINVAL);
     std::string dir = slash == 0 ? "/" : path.substr(0, slash), name = path.substr(slash + 1);
+    if (state_root.empty()) return fail("open", path, "no state root for the overlay's layer");
     std::string empty = state_root + "/.exe-lower";
     WM_CHECK(mkdir_all(empty, 0700));
 

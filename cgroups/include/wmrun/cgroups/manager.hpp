@@ -5,8 +5,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wmrun/base/error.hpp"
@@ -23,6 +25,21 @@ enum class Layout { unified, hybrid, legacy };
 
 Result<Layout> detect_layout();
 const char* layout_name(Layout layout);
+
+// A hierarchy as the host mounts it: what a container's /sys/fs/cgroup mirrors, each at the
+// container's own cgroup.
+struct Hierarchy {
+    std::string mount_point;               // "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified"
+    bool v2 = false;
+    std::vector<std::string> controllers;  // v1: "cpu", "cpuacct", "name=systemd"
+};
+
+// Every hierarchy of this host, the v1 ones sorted by mount point, then the unified one.
+Result<std::vector<Hierarchy>> host_hierarchies();
+
+// A process's cgroup in each hierarchy, from the text of /proc/<pid>/cgroup: v1 lines keyed by
+// each controller they list ("memory", "name=systemd"), the unified line by "".
+std::map<std::string, std::string> parse_proc_cgroup(std::string_view text);
 
 struct Config {
     std::string cgroups_path;  // linux.cgroupsPath as written: absolute, relative, or

@@ -116,6 +116,8 @@ struct ExecOptions {
     unsigned preserve_fds = 0;
     bool no_new_privs = false;
     std::vector<std::string> caps;
+    std::string apparmor_profile;  // --apparmor
+    std::string process_label;     // --process-label (SELinux)
 };
 // Returns the exit status in the foreground, 0 when detached.
 Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o);

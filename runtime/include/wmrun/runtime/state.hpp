@@ -1,6 +1,8 @@
 // The state store under --root: one directory per container holding state.json (the OCI state
-// plus wmrun's own fields), a lock file, and exec.fifo while the container is created but not
-// started. Commands on one container serialise on its lock; different containers do not share one.
+// plus wmrun's own fields), the config.json it was created from, a lock file, and exec.fifo
+// while the container is created but not started. Commands on one container serialise on its
+// lock; different containers do not share one. Everything read back is checked to belong to the
+// caller and to be writable by no one else (docs/security.md).
 #pragma once
 
 #include <sys/types.h>
@@ -61,12 +63,26 @@ class StateStore {
     Result<ContainerLock> lock(const std::string& id) const;
     Result<ContainerState> load(const std::string& id) const;
     Result<> save(const ContainerState& state) const;
+    // The config.json the container was created from, kept beside its state: exec and the
+    // poststart and poststop hooks take it from here, not from the bundle, which may have
+    // changed since (or belong to someone else).
+    Result<> save_config(const std::string& id, const std::string& config_json) const;
+    Result<std::string> load_config(const std::string& id) const;
     Result<> remove(const std::string& id) const;
     Result<std::vector<std::string>> list() const;
 
   private:
+    // The root, and a container's directory in it, each checked to be the caller's own and
+    // writable by no one else; an empty root (no default for this caller) is an error.
+    Result<UniqueFd> open_root(bool create) const;
+    Result<UniqueFd> open_dir(const std::string& id) const;
+
     std::string root_;
 };
+
+// The config of a created container: the copy in its state dir (StateStore::load_config), or
+// for a container made before the copy was kept, its bundle's config.json.
+Result<Json> container_config(const StateStore& store, const ContainerState& state);
 
 // Container ids: as runc, letters, digits and `_+-.`, not "." or "..", at most 1024 bytes.
 Result<> validate_id(const std::string& id);
