@@ -110,7 +110,7 @@ Result<> mount_tree(const CgroupView& v, int target, const std::string& dest) {
 }  // namespace
 
 Result<> mount_cgroups(int target, const std::string& dest, const MountOptions& opts,
-                       bool own_namespace) {
+                       bool own_namespace, bool v2_only) {
     CgroupView v;
     v.own_namespace = own_namespace;
     v.read_only = !(opts.attr_clr & MOUNT_ATTR_RDONLY);
@@ -118,6 +118,9 @@ Result<> mount_cgroups(int target, const std::string& dest, const MountOptions& 
     auto proc = WM_TRY(Procfs::open());
     auto file = WM_TRY(proc.open_file("self/cgroup", O_RDONLY));
     v.own = cgroups::parse_proc_cgroup(WM_TRY(read_fd(file.get(), "/proc/self/cgroup")));
+    if (v2_only) std::erase_if(v.hierarchies, [](const auto& h) { return !h.v2; });
+    if (v.hierarchies.empty())
+        return fail("mount cgroup2", dest, "this host has no cgroup v2 hierarchy", ENODEV);
     if (v.hierarchies.size() == 1 && v.hierarchies.front().v2) {
         auto mnt = WM_TRY(one_hierarchy(v, v.hierarchies.front(), dest));
         WM_CHECK(seal(mnt.get(), dest, v.read_only));

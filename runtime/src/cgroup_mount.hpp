@@ -15,8 +15,9 @@
 namespace wmrun::runtime {
 
 // `target` is an O_PATH fd of the mount's destination inside the rootfs; `own_namespace`: the
-// init made a cgroup namespace of its own.
+// container has a cgroup namespace. `v2_only`: a `type: cgroup2` mount, the container's own
+// cgroup of the unified hierarchy alone (on a hybrid host too).
 Result<> mount_cgroups(int target, const std::string& dest, const MountOptions& opts,
-                       bool own_namespace);
+                       bool own_namespace, bool v2_only);
 
 }  // namespace wmrun::runtime

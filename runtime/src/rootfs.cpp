@@ -160,7 +160,8 @@ Result<> mount_one(const RootfsContext& ctx, int rootfd, std::size_t index) {
     } else if (type == "cgroup" || type == "cgroup2") {
         auto target = WM_TRY(ensure_in_root(rootfd, dest, true));
         WM_CHECK(mount_cgroups(target.get(), dest, opts,
-                               ctx.spec->linux_->has_namespace(NamespaceType::cgroup)));
+                               ctx.spec->linux_->has_namespace(NamespaceType::cgroup),
+                               type == "cgroup2"));
         return {};
     } else {
         auto target = WM_TRY(ensure_in_root(rootfd, dest, true));

@@ -55,6 +55,18 @@ std::string default_root() {
     return {};
 }
 
+// What `wmrun --help` says of capabilities (docs/security.md has the whole table).
+constexpr const char* kSecurityNote =
+    "Security: a container is an escape barrier only for what it is not granted.\n"
+    "  CAP_SYS_PTRACE lets a container read every process it can see (/proc/PID/root, cwd,\n"
+    "    fd, mem); wmrun never shows it a process of its own with the host's root, cwd or\n"
+    "    fds, but a container without a pid namespace sees the host's: never combine them.\n"
+    "  CAP_SYS_ADMIN is most of root (mounts, namespaces): never grant it to an untrusted\n"
+    "    container. Nor CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT, CAP_SYS_TIME,\n"
+    "    CAP_MAC_ADMIN, CAP_SYSLOG: nothing contains them.\n"
+    "  linux.sysctl may set only sysctls of the container's own namespaces.\n"
+    "  See docs/security.md.";
+
 std::string version_text() {
     std::string commit = WMRUN_COMMIT;
     return fmt::format("wmrun version {}\n{}spec: 1.3.0\n", WMRUN_VERSION,
@@ -90,6 +102,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"true", "false", "auto"}));
     app.add_option("--criu", "accepted for runc compatibility; checkpointing is not supported");
     app.add_flag("-v,--version", show_version, "print the version");
+    app.footer(cli::kSecurityNote);
 
     cli::add_lifecycle_commands(app, ctx);
     cli::add_query_commands(app, ctx);
