@@ -1,7 +1,7 @@
 // The OCI runtime configuration (config.json) as plain typed structs.
 // parse_spec() validates everything before any side effect; each error names the JSON field,
 // e.g. `linux.namespaces[2].type: unknown namespace "netns"`.
-// Field meanings: shared/oci/runtime-spec/config.md and config-linux.md.
+// Field meanings: the OCI runtime-spec's config.md and config-linux.md.
 #pragma once
 
 #include <sys/types.h>
