@@ -60,10 +60,14 @@ Result<UniqueFd> bind_notify_socket(const std::string& state_dir) {
     UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!sock) return sys_error("socket", path);
     ::unlinkat(dirfd.get(), kSocketName, 0);
-    if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), address_length(short_path)) < 0)
-        return sys_error("bind", path);
-    // The container's process may run as any user.
-    if (::chmod(path.c_str(), 0777) < 0) return sys_error("chmod", path);
+    // The container's process may run as any user: the socket is made 0777 by the umask of
+    // the bind, not by a chmod after it. The directory is the container's (bound into it), so a
+    // chmod by path would follow whatever it had put there meanwhile, /etc/shadow say.
+    mode_t old_umask = ::umask(0);
+    int rc = ::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), address_length(short_path));
+    int bind_errno = errno;
+    ::umask(old_umask);
+    if (rc < 0) return sys_error("bind", path, bind_errno);
     return sock;
 }
 

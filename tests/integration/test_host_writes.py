@@ -6,6 +6,9 @@ Each test reads the host's values before and after and restores them whatever ha
 """
 
 import json
+import os
+import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -201,4 +204,43 @@ def test_exec_label_flags_are_refused_without_the_lsm_and_cgroup_is_refused(runt
     assert res.returncode != 0 and "AppArmor is not enabled on this host" in res.stderr
     res = runtime.run(["exec", "--cgroup", "sub", cid, "true"], check=False)
     assert res.returncode != 0 and "--cgroup" in res.stderr and "not supported" in res.stderr
+    runtime.run(["delete", "--force", cid])
+
+
+# --- the notify socket directory is the container's: nothing there is followed --------------
+
+def test_notify_socket_mode_is_set_without_following_the_containers_links(runtime, bundle,
+                                                                        canary, tmp_path):
+    """The notify directory is bound into the container, which may replace notify.sock with a
+    symlink to a host file at any moment; `start` used to chmod 0777 by path after its bind.
+    An exec'd loop swaps the link in as fast as it can while `start` runs; the host file keeps
+    its mode, and the socket still takes messages from any user (0777 from the bind itself)."""
+    import socket
+    secret = canary / "secret"
+    os.chmod(secret, 0o600)
+    shutil.copy2(harness.support_binary("notify-ready"), bundle.rootfs / "bin" / "notify-ready")
+    host = tmp_path / "host-notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(host))
+    env = {"NOTIFY_SOCKET": str(host)}
+    swap = (f"while :; do rm -f /run/notify/notify.sock; "
+            f"ln -s {secret} /run/notify/notify.sock 2>/dev/null; done")
+    bundle.set(args=["/bin/notify-ready", "0"])
+    started = 0
+    for _ in range(8):
+        cid = runtime.new_id()
+        runtime.run(["create", "--bundle", bundle.path, cid], env=env)
+        runtime.run(["exec", "-d", cid, "sh", "-c", swap])
+        res = runtime.run(["start", cid], env=env, check=False)
+        started += res.returncode == 0
+        runtime.run(["delete", "--force", cid])
+        assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    listener.close()
+    # Without the swapping loop the socket is there for any user.
+    cid = runtime.new_id()
+    runtime.run(["create", "--bundle", bundle.path, cid], env=env)
+    state_dir = runtime.root / cid / "notify"
+    runtime.run(["start", cid], env=env, check=False)
+    sock = state_dir / "notify.sock"
+    assert stat.S_IMODE(os.lstat(sock).st_mode) == 0o777
     runtime.run(["delete", "--force", cid])
