@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "wmrun/base/syscall.hpp"
+#include "wmrun/overlay/limits.hpp"
 
 namespace wmrun::overlay::detail {
 
@@ -23,6 +24,10 @@ std::unexpected<Error> resolve_error(const std::string& where, const std::string
 
 Result<std::vector<std::string>> split_member_path(std::string_view name,
                                                    const std::string& where) {
+    if (name.size() > kMaxMemberPathBytes)
+        return fail("unpack", where,
+                    quote_member(name) + ": a path of " + std::to_string(name.size()) +
+                        " bytes, past the limit of " + std::to_string(kMaxMemberPathBytes));
     if (!name.empty() && name.front() == '/')
         return fail("unpack", where, std::string(name) + ": absolute path in archive");
     std::vector<std::string> out;
@@ -37,6 +42,12 @@ Result<std::vector<std::string>> split_member_path(std::string_view name,
         pos = next + 1;
     }
     return out;
+}
+
+std::string quote_member(std::string_view name) {
+    constexpr std::size_t kShown = 256;
+    if (name.size() <= kShown) return "\"" + std::string(name) + "\"";
+    return "\"" + std::string(name.substr(0, kShown)) + "...\"";
 }
 
 std::string join_components(const std::vector<std::string>& comps, std::size_t count) {

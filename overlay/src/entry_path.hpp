@@ -14,6 +14,10 @@ namespace wmrun::overlay::detail {
 // layer describes its own tree and has no business naming anything above it.
 Result<std::vector<std::string>> split_member_path(std::string_view name, const std::string& where);
 
+// A member name in quotes as errors show it: cut after 256 bytes, as a hostile one may be
+// megabytes long.
+std::string quote_member(std::string_view name);
+
 std::string join_components(const std::vector<std::string>& comps, std::size_t count);
 
 // Opens (O_RDONLY | O_DIRECTORY) the directory made of the first `count` components below

@@ -30,9 +30,13 @@ std::string Descriptor::ref_name() const {
 
 namespace {
 
-Result<Json> parse_object(std::string_view text, const Doc& d) {
-    auto j = parse_json(std::string(text), d.where);
-    if (!j) return fail(d.op, d.where, j.error().detail);
+Result<Json> parse_object(std::string_view text, const Doc& d, const JsonLimits& limits) {
+    auto j = parse_json(std::string(text), d.where, limits);
+    if (!j) {
+        // The size bound is ImageLimits::max_document_bytes, which import takes as a flag.
+        bool too_large = j.error().err == EFBIG;
+        return fail(d.op, d.where, j.error().detail + (too_large ? " (--max-manifest-size)" : ""));
+    }
     if (!j->is_object()) return d.error("(document)", "must be a JSON object");
     return j;
 }
@@ -91,9 +95,10 @@ Result<Descriptor> parse_descriptor(const Json& j, const std::string& where) {
     return descriptor_at(Doc{"parse descriptor", where}, j, "descriptor");
 }
 
-Result<Index> parse_index(std::string_view text, const std::string& where) {
+Result<Index> parse_index(std::string_view text, const std::string& where,
+                          const JsonLimits& limits) {
     Doc d{"parse image index", where};
-    Json j = WM_TRY(parse_object(text, d));
+    Json j = WM_TRY(parse_object(text, d, limits));
     WM_CHECK(check_schema_version(d, j));
     Index out;
     WM_CHECK(check_media_type_field(d, j, media_type::index, out.media_type));
@@ -107,9 +112,10 @@ Result<Index> parse_index(std::string_view text, const std::string& where) {
     return out;
 }
 
-Result<Manifest> parse_manifest(std::string_view text, const std::string& where) {
+Result<Manifest> parse_manifest(std::string_view text, const std::string& where,
+                                const JsonLimits& limits) {
     Doc d{"parse image manifest", where};
-    Json j = WM_TRY(parse_object(text, d));
+    Json j = WM_TRY(parse_object(text, d, limits));
     WM_CHECK(check_schema_version(d, j));
     Manifest out;
     WM_CHECK(check_media_type_field(d, j, media_type::manifest, out.media_type));
@@ -126,9 +132,10 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& where)
     return out;
 }
 
-Result<ImageConfig> parse_image_config(std::string_view text, const std::string& where) {
+Result<ImageConfig> parse_image_config(std::string_view text, const std::string& where,
+                                       const JsonLimits& limits) {
     Doc d{"parse image config", where};
-    Json j = WM_TRY(parse_object(text, d));
+    Json j = WM_TRY(parse_object(text, d, limits));
     ImageConfig out;
     out.architecture = WM_TRY(get_string(d, j, "", "architecture", true));
     out.os = WM_TRY(get_string(d, j, "", "os", true));

@@ -67,8 +67,8 @@ Result<> Staging::copy_blob(const std::string& source, const Descriptor& d,
     return {};
 }
 
-Result<> Staging::run_one(const LayerTask& t, WhiteoutMode mode, const std::atomic<bool>& cancel,
-                          std::atomic<std::uint64_t>& bytes) {
+Result<> Staging::run_one(const LayerTask& t, WhiteoutMode mode, const LayerLimits& limits,
+                          const std::atomic<bool>& cancel, std::atomic<std::uint64_t>& bytes) {
     UniqueFd copy;
     std::string copy_tmp;
     if (!t.blob_dst.empty()) {
@@ -86,14 +86,15 @@ Result<> Staging::run_one(const LayerTask& t, WhiteoutMode mode, const std::atom
     // The kernel's readahead can run further ahead on a file read start to end.
     (void)::posix_fadvise(src.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     UnpackOptions opt{mode, [&](std::uint64_t n) { bytes.store(n, std::memory_order_relaxed); },
-                      &cancel};
+                      &cancel, limits};
     WM_CHECK(stream_layer(src.get(), t.blob, t.diff_id, {copy.get(), root.get()}, opt, t.source));
     if (copy && ::fchmod(copy.get(), 0444) < 0) return sys_error("chmod", copy_tmp);
     return {};
 }
 
 Result<> Staging::run_layers(const std::vector<LayerTask>& tasks, WhiteoutMode mode,
-                             unsigned threads, const StageProgressFn& progress) {
+                             const LayerLimits& limits, unsigned threads,
+                             const StageProgressFn& progress) {
     std::atomic<bool> cancel{false};
     std::atomic<std::size_t> next{0};
     std::vector<std::atomic<std::uint64_t>> bytes(tasks.size());
@@ -106,7 +107,7 @@ Result<> Staging::run_layers(const std::vector<LayerTask>& tasks, WhiteoutMode m
         for (;;) {
             std::size_t i = next.fetch_add(1);
             if (i >= tasks.size() || cancel.load()) return;
-            auto r = run_one(tasks[i], mode, cancel, bytes[i]);
+            auto r = run_one(tasks[i], mode, limits, cancel, bytes[i]);
             std::lock_guard lock(mu);
             // The first real failure is the cause; the others only saw the cancel flag.
             if (!r && !first_error) {

@@ -11,6 +11,7 @@
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/overlay/image.hpp"
+#include "wmrun/overlay/limits.hpp"
 #include "wmrun/overlay/unpack.hpp"
 
 namespace wmrun::overlay::detail {
@@ -39,7 +40,8 @@ class Staging {
     Result<> copy_blob(const std::string& source, const Descriptor& d, const std::string& dst);
     // Runs the tasks on up to `threads` threads; the first failure cancels the others. Progress
     // is reported from the calling thread, every 100 ms and when a task ends.
-    Result<> run_layers(const std::vector<LayerTask>& tasks, WhiteoutMode mode, unsigned threads,
+    Result<> run_layers(const std::vector<LayerTask>& tasks, WhiteoutMode mode,
+                        const LayerLimits& limits, unsigned threads,
                         const StageProgressFn& progress);
     // syncfs, then renames everything into place (a layer another import made meanwhile wins)
     // and fsyncs the directories that changed.
@@ -51,8 +53,8 @@ class Staging {
         std::string dst;
         bool dir;
     };
-    Result<> run_one(const LayerTask& t, WhiteoutMode mode, const std::atomic<bool>& cancel,
-                     std::atomic<std::uint64_t>& bytes);
+    Result<> run_one(const LayerTask& t, WhiteoutMode mode, const LayerLimits& limits,
+                     const std::atomic<bool>& cancel, std::atomic<std::uint64_t>& bytes);
     Result<std::string> temp_file(const std::string& dst);
     void add(Entry e);
 

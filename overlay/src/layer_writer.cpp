@@ -142,40 +142,8 @@ Result<> LayerWriter::regular_file(archive* a, archive_entry* e, int parent,
         fd.reset(::openat(parent, base.c_str(), kFlags, 0600));
     }
     if (!fd) return sys_error("create", where_ + ": " + shown);
-    WM_CHECK(write_data(a, e, fd.get(), shown));
+    WM_CHECK(write_member_data(a, e, fd.get(), meter_, where_, shown));
     return metadata(e, fd.get(), parent, base, shown, false);
-}
-
-Result<> LayerWriter::write_data(archive* a, archive_entry* e, int fd, const std::string& shown) {
-    const void* buf = nullptr;
-    std::size_t size = 0;
-    la_int64_t offset = 0;
-    off_t end = 0;
-    for (;;) {
-        int r = archive_read_data_block(a, &buf, &size, &offset);
-        if (r == ARCHIVE_EOF) break;
-        if (r < ARCHIVE_WARN) return fail("unpack", where_, shown + ": " + archive_error_string(a));
-        // pwrite at the block's offset keeps sparse files sparse.
-        const char* p = static_cast<const char*>(buf);
-        std::size_t left = size;
-        off_t at = offset;
-        while (left > 0) {
-            ssize_t n = ::pwrite(fd, p, left, at);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                return sys_error("write", where_ + ": " + shown);
-            }
-            p += n;
-            left -= static_cast<std::size_t>(n);
-            at += n;
-        }
-        end = std::max(end, at);
-    }
-    // A sparse file ending in a hole: its last data block ends before its size.
-    off_t want = archive_entry_size_is_set(e) ? std::max<off_t>(end, archive_entry_size(e)) : end;
-    if (want > end && ::ftruncate(fd, want) < 0)
-        return sys_error("truncate", where_ + ": " + shown);
-    return {};
 }
 
 Result<> LayerWriter::metadata(archive_entry* e, int fd, int parent, const std::string& base,
@@ -222,6 +190,7 @@ Result<> LayerWriter::metadata(archive_entry* e, int fd, int parent, const std::
 Result<> LayerWriter::apply(archive* a, archive_entry* e) {
     const char* raw = archive_entry_pathname(e);
     if (raw == nullptr) return fail("unpack", where_, "member without a name");
+    WM_CHECK(meter_.add_entry(raw));
     std::string shown = raw;
     auto comps = WM_TRY(split_member_path(shown, where_));
     const char* link = archive_entry_hardlink(e);

@@ -1,5 +1,6 @@
 // Writes the members of a layer tar into a directory, one archive_entry at a time, converting
-// OCI whiteouts to overlayfs form. Every path is resolved through fds (entry_path.hpp).
+// OCI whiteouts to overlayfs form. Every path is resolved through fds (entry_path.hpp); every
+// member and every byte written is counted by the layer's meter (unpack_meter.hpp).
 #pragma once
 
 #include <time.h>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "unpack_meter.hpp"
 #include "wmrun/base/error.hpp"
 #include "wmrun/base/unique_fd.hpp"
 #include "wmrun/overlay/unpack.hpp"
@@ -19,8 +21,8 @@ namespace wmrun::overlay::detail {
 
 class LayerWriter {
   public:
-    LayerWriter(int rootfd, WhiteoutMode mode, std::string where)
-        : root_(rootfd), mode_(mode), where_(std::move(where)) {}
+    LayerWriter(int rootfd, WhiteoutMode mode, UnpackMeter& meter, std::string where)
+        : root_(rootfd), mode_(mode), meter_(meter), where_(std::move(where)) {}
 
     // Writes the entry; reads its data from `a`.
     Result<> apply(archive* a, archive_entry* e);
@@ -44,7 +46,6 @@ class LayerWriter {
                       const std::string& shown, const std::vector<std::string>& comps);
     Result<> regular_file(archive* a, archive_entry* e, int parent, const std::string& base,
                           const std::string& shown);
-    Result<> write_data(archive* a, archive_entry* e, int fd, const std::string& shown);
     // Owner, mode, xattrs and times: through the open file's fd when there is one, else by
     // name under the parent (symlinks, devices, fifos).
     Result<> metadata(archive_entry* e, int fd, int parent, const std::string& base,
@@ -59,6 +60,7 @@ class LayerWriter {
 
     int root_;
     WhiteoutMode mode_;
+    UnpackMeter& meter_;
     std::string where_;
     std::vector<DirTime> dir_times_;
     std::optional<Meta> root_meta_;

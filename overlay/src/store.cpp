@@ -62,6 +62,9 @@ Json descriptor_to_json(const Descriptor& d) {
     return {{"mediaType", d.media_type}, {"digest", d.digest.str()}, {"size", d.size}};
 }
 
+// images/<name>: a name and a descriptor, well under 1 KiB.
+constexpr JsonLimits kRecordLimits{64 << 10, 8};
+
 class RateClock {
   public:
     double rate(std::uint64_t bytes) const {
@@ -112,9 +115,9 @@ Result<ImageRecord> Store::import(const std::string& source, const ImportOptions
     std::optional<ArchiveLayout> archive;
     std::optional<Layout> dir_layout;
     if (S_ISDIR(st.st_mode)) {
-        dir_layout = WM_TRY(Layout::open(source));
+        dir_layout = WM_TRY(Layout::open(source, opt.limits));
     } else {
-        archive = WM_TRY(ArchiveLayout::extract(source, root_ + "/tmp"));
+        archive = WM_TRY(ArchiveLayout::extract(source, root_ + "/tmp", opt.limits));
     }
     const Layout& layout = dir_layout ? *dir_layout : archive->layout();
     ResolvedImage img = WM_TRY(layout.resolve(opt.select));
@@ -140,7 +143,10 @@ Result<ImageRecord> Store::import(const std::string& source, const ImportOptions
     for (std::size_t i = 0; i < img.manifest.layers.size(); ++i) {
         const Descriptor& layer = img.manifest.layers[i];
         const Digest& diff_id = img.config.diff_ids[i];
-        p.bytes_total += static_cast<std::uint64_t>(layer.size);
+        // Sizes are the image's claims: summed without wrapping (progress only).
+        if (__builtin_add_overflow(p.bytes_total, static_cast<std::uint64_t>(layer.size),
+                                   &p.bytes_total))
+            p.bytes_total = UINT64_MAX;
         detail::LayerTask t{layer, diff_id, layout.blob_path(layer.digest), {}, {}};
         if (blobs_seen.insert(layer.digest.str()).second && !path_exists(blob_path(layer.digest)))
             t.blob_dst = blob_path(layer.digest);
@@ -163,7 +169,8 @@ Result<ImageRecord> Store::import(const std::string& source, const ImportOptions
     };
     report(0, 0);
     unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-    WM_CHECK(staging.run_layers(tasks, mode_, threads, report));
+    if (auto r = staging.run_layers(tasks, mode_, opt.limits.layer, threads, report); !r)
+        return std::unexpected(with_context(r.error(), "import image " + rec.name));
     WM_CHECK(staging.commit());
     report(p.bytes_total, tasks.size());
 
@@ -177,7 +184,7 @@ Result<std::vector<ImageRecord>> Store::list() const {
     for (const auto& file : WM_TRY(list_dir(root_ + "/images"))) {
         if (file.find(".tmp-") != std::string::npos) continue;  // an interrupted write
         std::string path = root_ + "/images/" + file;
-        Json j = WM_TRY(read_json_file(path));
+        Json j = WM_TRY(read_json_file(path, kRecordLimits));
         if (!j.is_object() || !j.contains("name") || !j["name"].is_string() ||
             !j.contains("manifest"))
             return fail("read image record", path, "needs \"name\" and \"manifest\"");
@@ -193,26 +200,34 @@ Result<StoredImage> Store::get(const std::string& name) const {
     WM_CHECK(check_name(name));
     std::string path = root_ + "/images/" + escape_name(name);
     if (!path_exists(path)) return fail("find image", name, "no such image in " + root_);
-    Json j = WM_TRY(read_json_file(path));
+    Json j = WM_TRY(read_json_file(path, kRecordLimits));
     if (!j.is_object() || !j.contains("manifest"))
         return fail("read image record", path, "needs \"manifest\"");
     StoredImage out;
     out.record = {name, WM_TRY(parse_descriptor(j["manifest"], path))};
 
     // Blobs are re-verified on read: the store is trusted for availability, not integrity.
+    // Each is read up to its descriptor's size (which the import accepted), no further.
     auto read_doc = [&](const Descriptor& d) -> Result<std::string> {
         std::string p = blob_path(d.digest);
-        std::string text = WM_TRY(read_file(p));
+        auto fd = WM_TRY(open_file(p, O_RDONLY | O_NOFOLLOW));
+        std::size_t size = static_cast<std::size_t>(std::max<std::int64_t>(d.size, 0));
+        std::string text = WM_TRY(read_fd(fd.get(), p, size + 1));
         BlobVerifier v(d.digest, d.size, p);
         WM_CHECK(v.update(text.data(), text.size()));
         WM_CHECK(v.finish());
         return text;
     };
+    auto doc_limits = [](const Descriptor& d) {
+        return JsonLimits{static_cast<std::size_t>(std::max<std::int64_t>(d.size, 0)),
+                          kMaxDocumentDepth};
+    };
     std::string mpath = blob_path(out.record.manifest.digest);
     std::string manifest_text = WM_TRY(read_doc(out.record.manifest));
-    out.manifest = WM_TRY(parse_manifest(manifest_text, mpath));
+    out.manifest = WM_TRY(parse_manifest(manifest_text, mpath, doc_limits(out.record.manifest)));
     std::string config_text = WM_TRY(read_doc(out.manifest.config));
-    out.config = WM_TRY(parse_image_config(config_text, blob_path(out.manifest.config.digest)));
+    out.config = WM_TRY(parse_image_config(config_text, blob_path(out.manifest.config.digest),
+                                           doc_limits(out.manifest.config)));
     ImageSelector platform{.os = out.config.os, .architecture = out.config.architecture};
     WM_CHECK(check_runnable(out.manifest, out.config, platform, mpath));
     for (const auto& id : out.config.diff_ids) {

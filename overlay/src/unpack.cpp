@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 
 #include "layer_writer.hpp"
 #include "unpack_stream.hpp"
@@ -77,12 +78,15 @@ la_ssize_t blob_read(archive* a, void* client, const void** out) {
 }
 
 // The uncompressed tar stream, pulled out of the decompressing reader: its sha256 is the
-// layer's diff-id (config.md "rootfs.diff_ids").
+// layer's diff-id (config.md "rootfs.diff_ids"). Its length is checked against the layer's
+// budget before the bytes are passed on, so a bomb stops at the budget, not at its end.
 struct TarSource {
     archive* raw;
+    const detail::UnpackMeter* meter;
     Hasher diff{DigestAlgorithm::sha256};
     std::uint64_t bytes = 0;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufSize);
+    std::optional<Error> error;
 };
 
 la_ssize_t tar_read(archive* a, void* client, const void** out) {
@@ -90,6 +94,11 @@ la_ssize_t tar_read(archive* a, void* client, const void** out) {
     la_ssize_t n = archive_read_data(src->raw, src->buf.get(), kBufSize);
     if (n < 0) {
         archive_set_error(a, archive_errno(src->raw), "%s", archive_error_string(src->raw));
+        return -1;
+    }
+    if (auto r = src->meter->check_stream(src->bytes, static_cast<std::uint64_t>(n)); !r) {
+        src->error = r.error();
+        archive_set_error(a, EFBIG, "%s", src->error->message().c_str());
         return -1;
     }
     src->diff.update(src->buf.get(), static_cast<std::size_t>(n));
@@ -113,15 +122,23 @@ int filter_code(Compression c) {
 Result<> unpack_stream(BlobSource& blob, const Descriptor& layer, Compression comp,
                        const Digest& diff_id, int rootfd, const UnpackOptions& opt,
                        const std::string& where, UnpackResult& res) {
-    // Whatever libarchive says, a failure of our own reader (digest, size, I/O) is the cause.
+    detail::UnpackMeter meter(opt.limits.layer_budget(static_cast<std::uint64_t>(layer.size)),
+                              opt.limits.max_entries, "layer " + layer.digest.str(), where);
+    ArchivePtr raw(archive_read_new());
+    if (!raw) return fail("unpack layer", where, "out of memory");
+    TarSource tar_src{raw.get(), &meter};
+    // Whatever libarchive or the writer says, a failure of our own readers (digest, size, I/O,
+    // a limit) is the cause.
+    auto own_error = [&]() -> std::optional<Error> {
+        if (blob.error) return with_context(*blob.error, "unpack layer");
+        return tar_src.error;
+    };
     auto archive_fail = [&](archive* a) -> std::unexpected<Error> {
-        if (blob.error) return std::unexpected(with_context(*blob.error, "unpack layer"));
+        if (auto e = own_error()) return std::unexpected(*e);
         const char* msg = archive_error_string(a);
         return fail("unpack layer", where, msg ? msg : "archive error");
     };
 
-    ArchivePtr raw(archive_read_new());
-    if (!raw) return fail("unpack layer", where, "out of memory");
     if (comp == Compression::gzip) archive_read_support_filter_gzip(raw.get());
     if (comp == Compression::zstd) archive_read_support_filter_zstd(raw.get());
     archive_read_support_format_raw(raw.get());
@@ -133,19 +150,19 @@ Result<> unpack_stream(BlobSource& blob, const Descriptor& layer, Compression co
         return fail("unpack layer", where,
                     "content is not compressed as its media type " + layer.media_type + " says");
 
-    TarSource tar_src{raw.get()};
     ArchivePtr tar(archive_read_new());
     if (!tar) return fail("unpack layer", where, "out of memory");
     archive_read_support_format_tar(tar.get());
     if (archive_read_open(tar.get(), &tar_src, nullptr, tar_read, nullptr) != ARCHIVE_OK)
         return archive_fail(tar.get());
 
-    detail::LayerWriter writer(rootfd, opt.mode, where);
+    detail::LayerWriter writer(rootfd, opt.mode, meter, where);
     for (;;) {
         int r = archive_read_next_header(tar.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) return archive_fail(tar.get());
-        WM_CHECK(writer.apply(tar.get(), e));
+        if (auto w = writer.apply(tar.get(), e); !w)
+            return std::unexpected(own_error().value_or(w.error()));
     }
     // The tar reader stops at the end-of-archive blocks; the padding after them is part of the
     // uncompressed stream (and of the diff-id), and the rest of the blob part of its digest.
@@ -202,6 +219,13 @@ Result<UnpackResult> stream_layer(int blob_fd, const Descriptor& layer, const Di
 
 }  // namespace detail
 
+Result<UnpackResult> unpack_layer_into(int blob_fd, const Descriptor& layer, const Digest& diff_id,
+                                       int root_fd, const UnpackOptions& opt,
+                                       const std::string& where) {
+    if (root_fd < 0) return fail("unpack layer", where, "no directory to unpack into", EBADF);
+    return detail::stream_layer(blob_fd, layer, diff_id, {-1, root_fd}, opt, where);
+}
+
 Result<UnpackResult> unpack_layer(const std::string& blob_path, const Descriptor& layer,
                                   const Digest& diff_id, const std::string& layers_dir,
                                   const UnpackOptions& opt) {
@@ -220,8 +244,8 @@ Result<UnpackResult> unpack_layer(const std::string& blob_path, const Descriptor
     {
         auto root = WM_TRY(open_file(tmp.path(), O_RDONLY | O_DIRECTORY));
         auto blob = WM_TRY(open_file(blob_path, O_RDONLY));
-        auto got = WM_TRY(
-            detail::stream_layer(blob.get(), layer, diff_id, {-1, root.get()}, opt, blob_path));
+        auto got =
+            WM_TRY(unpack_layer_into(blob.get(), layer, diff_id, root.get(), opt, blob_path));
         res.compressed_bytes = got.compressed_bytes;
         res.uncompressed_bytes = got.uncompressed_bytes;
         // One syncfs instead of an fsync per file: the layer becomes visible only after all of

@@ -58,12 +58,14 @@ struct ImportArgs {
     std::string store = overlay::kDefaultStoreRoot;
     std::string name;
     std::string source;
+    overlay::ImageLimits limits;
 };
 
 Result<int> import_image(const Context& ctx, const ImportArgs& a) {
     auto store = WM_TRY(open_store(ctx, a.store));
     overlay::ImportOptions opt;
     opt.name = a.name;
+    opt.limits = a.limits;
     std::string path;
     split_source(a.source, path, opt.select.ref);
     bool tty = ::isatty(STDERR_FILENO) == 1;
@@ -82,9 +84,10 @@ Result<int> list_images(const Context& ctx, const std::string& dir, const std::s
     std::vector<std::vector<std::string>> rows = {{"NAME", "DIGEST", "LAYERS", "SIZE"}};
     for (const auto& rec : records) {
         auto img = WM_TRY(store.get(rec.name));
+        // The manifest's claims, summed without wrapping.
         std::int64_t size = 0;
         for (const auto& l : img.manifest.layers)
-            size += l.size;
+            if (__builtin_add_overflow(size, l.size, &size)) size = INT64_MAX;
         arr.push_back({{"name", rec.name},
                        {"digest", rec.manifest.digest.str()},
                        {"layers", img.manifest.layers.size()},
@@ -123,6 +126,22 @@ void add_image_commands(CLI::App& app, Context& ctx) {
     i->add_option("--store", imp.store, "image store directory")->capture_default_str();
     i->add_option("--name", imp.name, "name to store the image as (default: its ref name)");
     i->add_option("source", imp.source, "<oci-layout-dir>[:<ref>] or <archive.tar>")->required();
+    overlay::LayerLimits& lim = imp.limits.layer;
+    i->add_option("--max-layer-size", lim.max_bytes,
+                  "most bytes a layer may unpack to (sparse files at their full size)")
+        ->transform(CLI::AsSizeValue(false))
+        ->capture_default_str();
+    i->add_option("--max-layer-ratio", lim.max_ratio,
+                  "most times its compressed size a layer (or a compressed oci-archive) may "
+                  "unpack to once past " +
+                      std::to_string(lim.ratio_floor >> 20) + " MiB; 0: no bound")
+        ->capture_default_str();
+    i->add_option("--max-layer-entries", lim.max_entries, "most members a layer may hold")
+        ->capture_default_str();
+    i->add_option("--max-manifest-size", imp.limits.max_document_bytes,
+                  "most bytes of index.json, a manifest or a config")
+        ->transform(CLI::AsSizeValue(false))
+        ->capture_default_str();
 
     static std::string ls_store = overlay::kDefaultStoreRoot, ls_format = "table";
     auto* ls = add_command(*group, ctx, "ls", "list the images in the store",

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,13 +22,18 @@ la_ssize_t append_cb(archive*, void* client, const void* buf, size_t n) {
     return static_cast<la_ssize_t>(n);
 }
 
-std::string write_archive(const std::vector<Member>& members, Compression c) {
-    std::string out;
+archive* new_writer(Compression c) {
     archive* a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
     if (c == Compression::gzip) archive_write_add_filter_gzip(a);
     if (c == Compression::zstd) archive_write_add_filter_zstd(a);
     archive_write_set_bytes_in_last_block(a, 1);
+    return a;
+}
+
+std::string write_archive(const std::vector<Member>& members, Compression c) {
+    std::string out;
+    archive* a = new_writer(c);
     archive_write_open(a, &out, nullptr, append_cb, nullptr);
     for (const auto& m : members) {
         archive_entry* e = archive_entry_new();
@@ -75,7 +81,49 @@ std::string write_archive(const std::vector<Member>& members, Compression c) {
     return out;
 }
 
+la_ssize_t hash_cb(archive*, void* client, const void* buf, size_t n) {
+    static_cast<Hasher*>(client)->update(buf, n);
+    return static_cast<la_ssize_t>(n);
+}
+
+// Writes the one-file tar of zeros_layer through `a`, already set up with its filter and open.
+void write_zeros(archive* a, const std::string& path, std::uint64_t size, bool sparse) {
+    constexpr std::size_t kChunk = 1 << 20;
+    constexpr std::uint64_t kData = 4096;  // the sparse file's one data block
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, path.c_str());
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_mtime(e, 1700000000, 0);
+    archive_entry_set_size(e, static_cast<la_int64_t>(size));
+    if (sparse) archive_entry_sparse_add_entry(e, 0, static_cast<la_int64_t>(kData));
+    if (archive_write_header(a, e) != ARCHIVE_OK) throw std::runtime_error(archive_error_string(a));
+    std::string zeros(kChunk, '\0');
+    for (std::uint64_t left = sparse ? kData : size; left > 0;) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, kChunk));
+        if (archive_write_data(a, zeros.data(), n) != static_cast<la_ssize_t>(n))
+            throw std::runtime_error(archive_error_string(a));
+        left -= n;
+    }
+    archive_entry_free(e);
+    archive_write_close(a);
+    archive_write_free(a);
+}
+
 }  // namespace
+
+StreamedLayer zeros_layer(const std::string& path, std::uint64_t size, Compression c, bool sparse) {
+    StreamedLayer out;
+    archive* blob = new_writer(c);
+    archive_write_open(blob, &out.blob, nullptr, append_cb, nullptr);
+    write_zeros(blob, path, size, sparse);
+    Hasher diff;
+    archive* plain = new_writer(Compression::none);
+    archive_write_open(plain, &diff, nullptr, hash_cb, nullptr);
+    write_zeros(plain, path, size, sparse);
+    out.diff_id = diff.finish();
+    return out;
+}
 
 Tar make_tar(const std::vector<Member>& members, Compression c) {
     Tar t;

@@ -47,6 +47,16 @@ struct Tar {
 };
 Tar make_tar(const std::vector<Member>& members, Compression c = Compression::gzip);
 
+// A layer of one file of `size` zero bytes, written as a stream (the uncompressed tar is never
+// held in memory): a decompression bomb in a small blob. With `sparse` the file is a hole
+// after its first 4 KiB: the tar carries 4 KiB of data and a sparse map claiming the size.
+struct StreamedLayer {
+    std::string blob;
+    Digest diff_id;
+};
+StreamedLayer zeros_layer(const std::string& path, std::uint64_t size, Compression c,
+                          bool sparse = false);
+
 // A scratch directory under /var/tmp, removed (after unmounting nothing) at scope exit.
 class Scratch {
   public:

@@ -13,6 +13,7 @@
 #include "wmrun/base/error.hpp"
 #include "wmrun/base/json.hpp"
 #include "wmrun/overlay/digest.hpp"
+#include "wmrun/overlay/limits.hpp"
 
 namespace wmrun::overlay {
 
@@ -92,10 +93,14 @@ struct ImageConfig {
     std::vector<Digest> diff_ids;  // rootfs.diff_ids, lowest layer first
 };
 
-// `where` names the document ("<layout>/blobs/sha256/<hex>", "index.json") in errors.
+// `where` names the document ("<layout>/blobs/sha256/<hex>", "index.json") in errors. A text
+// past the limits' size or nesting depth is refused before anything is built from it.
 Result<Descriptor> parse_descriptor(const Json& j, const std::string& where);
-Result<Index> parse_index(std::string_view text, const std::string& where);
-Result<Manifest> parse_manifest(std::string_view text, const std::string& where);
-Result<ImageConfig> parse_image_config(std::string_view text, const std::string& where);
+Result<Index> parse_index(std::string_view text, const std::string& where,
+                          const JsonLimits& limits = ImageLimits{}.document());
+Result<Manifest> parse_manifest(std::string_view text, const std::string& where,
+                                const JsonLimits& limits = ImageLimits{}.document());
+Result<ImageConfig> parse_image_config(std::string_view text, const std::string& where,
+                                       const JsonLimits& limits = ImageLimits{}.document());
 
 }  // namespace wmrun::overlay

@@ -13,6 +13,7 @@
 #include "wmrun/base/unique_fd.hpp"
 #include "wmrun/overlay/image.hpp"
 #include "wmrun/overlay/layout.hpp"
+#include "wmrun/overlay/limits.hpp"
 #include "wmrun/overlay/mount.hpp"
 #include "wmrun/overlay/unpack.hpp"
 
@@ -33,6 +34,7 @@ struct ImportOptions {
     std::string name;      // store name; empty: the ref.name annotation of the image
     ImageSelector select;  // which image of the layout (ref, platform)
     ProgressFn progress;   // optional; called from the importing thread
+    ImageLimits limits;    // what the image's documents and layers may cost
 };
 
 struct ImageRecord {

@@ -9,6 +9,7 @@
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/overlay/image.hpp"
+#include "wmrun/overlay/limits.hpp"
 
 namespace wmrun::overlay {
 
@@ -25,6 +26,8 @@ struct UnpackOptions {
     // When set and true, the unpack stops at its next read with ECANCELED (another layer of the
     // same import failed).
     const std::atomic<bool>* cancel = nullptr;
+    // What the layer may unpack to; past a limit it stops with an error naming it.
+    LayerLimits limits;
 };
 
 struct UnpackResult {
@@ -33,6 +36,15 @@ struct UnpackResult {
     std::uint64_t uncompressed_bytes = 0;
     bool already_present = false;  // nothing was read
 };
+
+// Unpacks the layer blob read from `blob_fd` (a file, a pipe or a memfd, read once to its end)
+// into the directory `root_fd`, which the caller made fresh and empty, and removes if this
+// fails. The blob's digest and size and the diff-id are verified (at the end: a mismatch fails
+// after the members were written), whiteouts converted, members resolved below root_fd only;
+// nothing is written outside it. `where` names the blob in errors.
+Result<UnpackResult> unpack_layer_into(int blob_fd, const Descriptor& layer, const Digest& diff_id,
+                                       int root_fd, const UnpackOptions& options = {},
+                                       const std::string& where = "layer blob");
 
 // Reads `blob_path` as described by `layer`, unpacks into a temp dir under `layers_dir` and
 // renames it to <layers_dir>/<diff_id hex> once complete and synced. A hostile or corrupt
