@@ -23,6 +23,27 @@ Result<Compression> layer_compression(std::string_view type, const std::string& 
     return fail("read layer", where, "unsupported layer media type \"" + std::string(type) + "\"");
 }
 
+Result<> check_volume_path(std::string_view path, const std::string& where) {
+    std::string shown = "\"" + std::string(path) + "\"";
+    if (path.find('\0') != std::string_view::npos)
+        return fail("image volume", where, shown + ": has a NUL byte");
+    bool below_root = false;
+    std::size_t pos = 0;
+    while (pos <= path.size()) {
+        auto next = path.find('/', pos);
+        if (next == std::string_view::npos) next = path.size();
+        std::string_view part = path.substr(pos, next - pos);
+        // Even a ".." that stays below / is refused: the path is cleaned, escaped and joined in
+        // more than one place, and one of them taking it literally is enough to climb out.
+        if (part == "..") return fail("image volume", where, shown + ": \"..\" in a volume path");
+        if (!part.empty() && part != ".") below_root = true;
+        pos = next + 1;
+    }
+    if (!below_root)
+        return fail("image volume", where, shown + ": a volume at / would cover the rootfs");
+    return {};
+}
+
 std::string Descriptor::ref_name() const {
     auto it = annotations.find(std::string(ref_name_annotation));
     return it == annotations.end() ? std::string() : it->second;
@@ -168,6 +189,9 @@ Result<ImageConfig> parse_image_config(std::string_view text, const std::string&
         cc.entrypoint = WM_TRY(get_strings(d, *c, "config", "Entrypoint"));
         cc.cmd = WM_TRY(get_strings(d, *c, "config", "Cmd"));
         cc.volumes = WM_TRY(get_key_set(d, *c, "config", "Volumes"));
+        for (const auto& v : cc.volumes)
+            if (auto r = check_volume_path(v, where); !r)
+                return d.error("config.Volumes", r.error().detail);
         cc.working_dir = WM_TRY(get_string(d, *c, "config", "WorkingDir", false));
         cc.labels = WM_TRY(get_string_map(d, *c, "config", "Labels"));
         cc.stop_signal = WM_TRY(get_string(d, *c, "config", "StopSignal", false));

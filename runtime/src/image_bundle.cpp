@@ -126,8 +126,10 @@ Result<OrderedJson> image_spec(const GlobalOptions& g, const std::string& id,
     spec["root"] = {{"path", "merged"}, {"readonly", false}};
     spec["hostname"] = id.substr(0, 63);
     for (const auto& v : c.volumes) {
+        // parse_image_config refused these already; checked again where the path becomes a
+        // bind mount, as a volume over / mounted the container's own dir over its rootfs.
+        WM_CHECK(overlay::check_volume_path(v, id));
         std::string name = escape_volume_name(v);
-        if (name.empty()) return fail("create", id, "the image declares / as a volume");
         std::string source = container_dir + "/volumes/" + name;
         WM_CHECK(make_volume_dir(rootfd, absolute_in_container(v), source));
         spec["mounts"].push_back({{"destination", absolute_in_container(v)},

@@ -122,3 +122,23 @@ TEST_CASE("layer media types map to compressions", "[image]") {
     CHECK(*layer_compression(media_type::layer_zstd, "x") == Compression::zstd);
     CHECK(!layer_compression("application/vnd.oci.image.layer.v1.tar+bzip2", "x"));
 }
+
+TEST_CASE("image volumes that cover or leave the rootfs are refused naming them", "[image]") {
+    for (const char* bad :
+         {"/..", "/../x", "//", "/./", "/", "", ".", "/a/../..", "/a/..", "a/../../etc"}) {
+        INFO(bad);
+        auto r = check_volume_path(bad, "img");
+        CHECK(message_of(r).find("\"" + std::string(bad) + "\"") != std::string::npos);
+    }
+    CHECK(!check_volume_path(std::string("/data\0/..", 9), "img"));
+    for (const char* good : {"/data", "/var/lib/db/", "/a/./b", "rel/dir", "/..data", "/a.."})
+        CHECK(check_volume_path(good, "img"));
+
+    Json config = {{"architecture", "amd64"},
+                   {"os", "linux"},
+                   {"config", {{"Volumes", {{"/data", Json::object()}, {"/..", Json::object()}}}}},
+                   {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}}};
+    auto r = parse_image_config(config.dump(), "config.json");
+    CHECK(message_of(r) ==
+          "parse image config: config.json: config.Volumes: \"/..\": \"..\" in a volume path");
+}

@@ -93,6 +93,12 @@ struct ImageConfig {
     std::vector<Digest> diff_ids;  // rootfs.diff_ids, lowest layer first
 };
 
+// A Volumes entry is bind-mounted over that path of the container's rootfs: it must name a
+// directory below / with no ".." component ("/..", "//", "/./" and "/a/../.." are refused,
+// so a volume can never cover the rootfs or sit outside it), and hold no NUL byte. The error
+// names the path.
+Result<> check_volume_path(std::string_view path, const std::string& where);
+
 // `where` names the document ("<layout>/blobs/sha256/<hex>", "index.json") in errors. A text
 // past the limits' size or nesting depth is refused before anything is built from it.
 Result<Descriptor> parse_descriptor(const Json& j, const std::string& where);
