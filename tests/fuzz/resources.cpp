@@ -15,8 +15,7 @@ namespace {
 
 void convert_all(const Resources& r) {
     if (r.memory) {
-        if (auto swap = detail::swap_max_v2(*r.memory); !swap)
-            fuzz::require_one_line(swap.error());
+        if (auto swap = detail::swap_max_v2(*r.memory); !swap) fuzz::require_one_line(swap.error());
         for (const auto& v : {r.memory->limit, r.memory->reservation})
             if (v) (void)detail::limit_v2(*v);
     }
@@ -30,7 +29,8 @@ void convert_all(const Resources& r) {
     // a second one.
     for (const auto& rule : r.devices) {
         std::string line = detail::device_rule_v1(rule);
-        fuzz::require(line.find('\n') == std::string::npos, "a v1 device rule spans lines: " + line);
+        fuzz::require(line.find('\n') == std::string::npos,
+                      "a v1 device rule spans lines: " + line);
     }
     if (auto prog = detail::build_device_filter(r.devices); !prog)
         fuzz::require_one_line(prog.error());

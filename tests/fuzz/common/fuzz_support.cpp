@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <vector>
 
 #include "wmrun/base/fs.hpp"
@@ -32,8 +33,8 @@ void remove_scratch() {
     (void)remove_all(scratch_dir());
 }
 
-void list_into(const std::string& root, const std::string& rel, const std::string& skip,
-               bool dir_times, Listing& out) {
+void list_into(const std::string& root, const std::string& rel, const std::string& skip, ListBy by,
+               Listing& out) {
     std::string dir = rel.empty() ? root : root + "/" + rel;
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) return;
@@ -49,18 +50,20 @@ void list_into(const std::string& root, const std::string& rel, const std::strin
         struct stat st {};
         if (::lstat((root + "/" + r).c_str(), &st) < 0) continue;
         std::string desc = std::to_string(st.st_mode) + " links " + std::to_string(st.st_nlink);
-        if (!S_ISDIR(st.st_mode))
-            desc += " size " + std::to_string(st.st_size);
-        if (!S_ISDIR(st.st_mode) || dir_times)
+        if (!S_ISDIR(st.st_mode)) desc += " size " + std::to_string(st.st_size);
+        if (by == ListBy::times)
             desc += " mtime " + std::to_string(st.st_mtim.tv_sec) + "." +
                     std::to_string(st.st_mtim.tv_nsec);
+        else if (S_ISREG(st.st_mode))
+            desc +=
+                " content " + std::to_string(std::hash<std::string>{}(read_whole(root + "/" + r)));
         if (S_ISLNK(st.st_mode)) {
             char target[4096];
             ssize_t n = ::readlink((root + "/" + r).c_str(), target, sizeof target);
             if (n > 0) desc += " -> " + std::string(target, static_cast<size_t>(n));
         }
-        out[r] = desc;
-        if (S_ISDIR(st.st_mode)) list_into(root, r, skip, dir_times, out);
+        if (!S_ISDIR(st.st_mode) || by == ListBy::times) out[r] = desc;
+        if (S_ISDIR(st.st_mode)) list_into(root, r, skip, by, out);
     }
 }
 
@@ -105,9 +108,9 @@ void require_one_line(const Error& e) {
             "an error message spans lines: " + m);
 }
 
-Listing list_tree(const std::string& dir, const std::string& skip, bool dir_times) {
+Listing list_tree(const std::string& dir, const std::string& skip, ListBy by) {
     Listing out;
-    list_into(dir, "", skip, dir_times, out);
+    list_into(dir, "", skip, by, out);
     return out;
 }
 

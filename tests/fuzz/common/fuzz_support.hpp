@@ -36,12 +36,14 @@ inline void require(bool ok, const std::string& what) {
 // give a non-empty message without a line break, whatever bytes the input held.
 void require_one_line(const Error& e);
 
-// path relative to `dir` -> type, mode, size, link count, mtime and (for symlinks) the target,
-// of everything under `dir`, recursively; `skip` (relative) is left out with its contents.
-// Without dir_times, directories are listed without their mtime (which any temp file made and
-// removed inside them moves).
+// path relative to `dir` -> type, mode, link count, size and (for symlinks) the target of
+// everything under `dir`, recursively; `skip` (relative) is left out with its contents. With
+// `times`, each entry's mtime too. By `content`, the files only (not the directories), each
+// with a hash of its bytes instead of its mtime: a file rewritten with the same bytes is the
+// same, and a directory made on the way (a pack's packs/<hh>/) does not count.
 using Listing = std::map<std::string, std::string>;
-Listing list_tree(const std::string& dir, const std::string& skip = {}, bool dir_times = true);
+enum class ListBy { times, content };
+Listing list_tree(const std::string& dir, const std::string& skip = {}, ListBy by = ListBy::times);
 // The differences between two listings, one per line, for the message of a violation.
 std::string listing_diff(const Listing& before, const Listing& after);
 

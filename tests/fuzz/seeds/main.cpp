@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     // Each run starts from nothing: seeds and regressions are what this code makes now.
     must(wmrun::remove_all(out.dir()), "remove");
     runtime_seeds(out);
+    overlay_seeds(out);
     must(wmrun::remove_all(out.dir() + "/work"), "remove");
     return 0;
 }
