@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "../skip.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json.hpp"
 #include "wmrun/base/log.hpp"
@@ -91,10 +92,7 @@ TEST_CASE("log lines have runc's text and JSON forms") {
 }
 
 TEST_CASE("MountGuard unmounts on destruction and not after release") {
-    if (::geteuid() != 0) {
-        WARN("needs root to mount; skipped");
-        return;
-    }
+    if (::geteuid() != 0) WMRUN_SKIP("needs root to mount");
     char tmpl[] = "/tmp/wmrun-mount-test-XXXXXX";
     std::string dir = ::mkdtemp(tmpl);
     auto mounted = [&] {

@@ -190,14 +190,6 @@ TEST_CASE("device filter: verdicts") {
 
 namespace {
 
-// The cgroup2 mount point of this host, or empty (legacy host, or not root).
-std::string v2_root() {
-    if (::geteuid() != 0) return {};
-    auto layout = detect_layout();
-    if (!layout || *layout == Layout::legacy) return {};
-    return *layout == Layout::unified ? detail::kCgroupRoot : detail::kHybridUnifiedRoot;
-}
-
 struct Opened {
     int null_errno = -1, zero_errno = -1;  // 0: opened
 };
@@ -247,11 +239,7 @@ std::size_t programs_of_ours(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("device filter: the kernel enforces it, and an update replaces it") {
-    std::string root = v2_root();
-    if (root.empty()) {
-        WARN("skipped: needs root and a cgroup2 hierarchy");
-        return;
-    }
+    CGTEST_V2_ROOT_OR_SKIP(root);
     cgtest::SubtreeRestore restore(root);
     cgtest::Guard g(cgtest::unique_path());
     g.manager = ok(detail::create_v2(root, g.path()));
@@ -287,10 +275,7 @@ TEST_CASE("device filter: the kernel enforces it, and an update replaces it") {
 }
 
 TEST_CASE("device filter: the verifier's log explains a refused program") {
-    if (::geteuid() != 0) {
-        WARN("skipped: loading a cgroup device program needs root");
-        return;
-    }
+    if (::geteuid() != 0) WMRUN_SKIP("loading a cgroup device program needs root");
     // The default rules, as every container gets them, pass the verifier.
     ok(detail::load_device_program(build(default_device_rules())));
     ok(detail::load_device_program(build({allow('a', any, any), deny('c', 1, 3, "w")})));

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "../skip.hpp"
 #include "cgroup_dir.hpp"
 #include "layout.hpp"
 #include "wmrun/cgroups/manager.hpp"
@@ -34,14 +35,34 @@ inline std::string unique_path() {
     return "/wmrun-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
 }
 
-// Why the host cannot run a test, or empty.
-inline std::string missing_feature(bool need_v1) {
+enum class Needs { v1, v2 };
+
+// Why the host cannot run a test that needs v1 controllers (a hybrid or legacy host) or a
+// cgroup2 hierarchy (a unified or hybrid host), or empty. A layout that cannot be read fails
+// the test: that is an error of the code under test, not something the host lacks.
+inline std::string missing_feature(Needs needs) {
+    using wmrun::cgroups::Layout;
     if (::geteuid() != 0) return "needs root";
-    auto layout = wmrun::cgroups::detect_layout();
-    if (!layout) return "no cgroup layout";
-    if (need_v1 && *layout == wmrun::cgroups::Layout::unified) return "needs a hybrid host";
+    Layout layout = ok(wmrun::cgroups::detect_layout());
+    if (needs == Needs::v1 && layout == Layout::unified)
+        return "needs v1 controllers; this host has cgroup v2 only";
+    if (needs == Needs::v2 && layout == Layout::legacy)
+        return "needs a cgroup2 hierarchy; this host has cgroup v1 only";
     return {};
 }
+
+// The cgroup2 mount point of a host where missing_feature(Needs::v2) is empty.
+inline std::string v2_root() {
+    using wmrun::cgroups::Layout;
+    return ok(wmrun::cgroups::detect_layout()) == Layout::unified
+               ? wmrun::cgroups::detail::kCgroupRoot
+               : wmrun::cgroups::detail::kHybridUnifiedRoot;
+}
+
+// Declares `root`, the host's cgroup2 mount point, or skips the test case.
+#define CGTEST_V2_ROOT_OR_SKIP(root)                                                          \
+    if (auto why = cgtest::missing_feature(cgtest::Needs::v2); !why.empty()) WMRUN_SKIP(why); \
+    std::string root = cgtest::v2_root()
 
 class Guard {
   public:

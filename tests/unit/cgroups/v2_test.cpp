@@ -24,14 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The cgroup2 mount point of this host, or empty (legacy host, or not root).
-std::string v2_root() {
-    if (::geteuid() != 0) return {};
-    auto layout = detect_layout();
-    if (!layout || *layout == Layout::legacy) return {};
-    return *layout == Layout::unified ? detail::kCgroupRoot : detail::kHybridUnifiedRoot;
-}
-
 std::string unified_cgroup_of(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
     for (std::string line; std::getline(in, line);)
@@ -39,17 +31,10 @@ std::string unified_cgroup_of(pid_t pid) {
     return "<none>";
 }
 
-#define V2_ROOT_OR_SKIP(root)                                \
-    std::string root = v2_root();                            \
-    if (root.empty()) {                                      \
-        WARN("skipped: needs root and a cgroup2 hierarchy"); \
-        return;                                              \
-    }
-
 }  // namespace
 
 TEST_CASE("v2: CLONE_INTO_CGROUP, freeze, thaw, kill, destroy") {
-    V2_ROOT_OR_SKIP(root);
+    CGTEST_V2_ROOT_OR_SKIP(root);
     cgtest::SubtreeRestore restore(root);
     cgtest::Guard g(cgtest::unique_path());
     g.manager = ok(detail::create_v2(root, g.path()));
@@ -102,7 +87,7 @@ TEST_CASE("v2: CLONE_INTO_CGROUP, freeze, thaw, kill, destroy") {
 }
 
 TEST_CASE("v2: kill_all with another signal freezes, signals and thaws") {
-    V2_ROOT_OR_SKIP(root);
+    CGTEST_V2_ROOT_OR_SKIP(root);
     cgtest::SubtreeRestore restore(root);
     cgtest::Guard g(cgtest::unique_path());
     g.manager = ok(detail::create_v2(root, g.path()));
@@ -118,7 +103,7 @@ TEST_CASE("v2: kill_all with another signal freezes, signals and thaws") {
 }
 
 TEST_CASE("v2: save and load") {
-    V2_ROOT_OR_SKIP(root);
+    CGTEST_V2_ROOT_OR_SKIP(root);
     cgtest::SubtreeRestore restore(root);
     cgtest::Guard g(cgtest::unique_path());
     g.manager = ok(detail::create_v2(root, g.path()));
@@ -132,7 +117,7 @@ TEST_CASE("v2: save and load") {
 }
 
 TEST_CASE("v2: resources") {
-    V2_ROOT_OR_SKIP(root);
+    CGTEST_V2_ROOT_OR_SKIP(root);
     cgtest::SubtreeRestore restore(root);
     cgtest::Guard g(cgtest::unique_path());
     g.manager = ok(detail::create_v2(root, g.path()));
@@ -191,10 +176,13 @@ TEST_CASE("v2: resources") {
 }
 
 TEST_CASE("hybrid: hugetlb bound to the unified tree takes hugepage limits") {
-    if (::geteuid() != 0 || detect_layout() != Layout::hybrid) return;
+    if (::geteuid() != 0) WMRUN_SKIP("needs root");
+    if (ok(detect_layout()) != Layout::hybrid) WMRUN_SKIP("needs a hybrid host");
     auto on_v2 = cgtest::cgroup_file(detail::kHybridUnifiedRoot, "cgroup.controllers");
     auto v1 = ok(detail::v1_mounts());
-    if (on_v2.find("hugetlb") == std::string::npos || v1.contains("hugetlb")) return;
+    if (v1.contains("hugetlb")) WMRUN_SKIP("hugetlb is bound to a v1 hierarchy on this host");
+    if (on_v2.find("hugetlb") == std::string::npos)
+        WMRUN_SKIP("the kernel has no hugetlb controller");
     cgtest::SubtreeRestore restore(detail::kHybridUnifiedRoot);
     cgtest::Guard g(cgtest::unique_path());
     g.manager = ok(Manager::create(Config{g.path(), "t"}));

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 
+#include "../skip.hpp"
 #include "image_builder.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/overlay/store.hpp"
@@ -18,7 +19,8 @@ namespace {
 std::string cannot_mount() {
     if (::geteuid() != 0) return "needs root";
     auto fss = wmrun::read_file("/proc/filesystems");
-    if (!fss || fss->find("\toverlay\n") == std::string::npos) return "no overlayfs";
+    REQUIRE(fss);
+    if (fss->find("\toverlay\n") == std::string::npos) return "the kernel has no overlayfs";
     return {};
 }
 
@@ -62,10 +64,7 @@ const std::map<std::string, std::string> kMerged = {
 }  // namespace
 
 TEST_CASE("a container's overlay shows the layers applied in order", "[mount]") {
-    if (auto why = cannot_mount(); !why.empty()) {
-        WARN("skipped: " << why);
-        return;
-    }
+    if (auto why = cannot_mount(); !why.empty()) WMRUN_SKIP(why);
     bool single = GENERATE(false, true);
     INFO("single lowerdir value: " << single);
     TwoLayerImage img(WhiteoutMode::root);
@@ -87,10 +86,7 @@ TEST_CASE("a container's overlay shows the layers applied in order", "[mount]") 
 }
 
 TEST_CASE("a released mount stays until unmounted by name", "[mount]") {
-    if (auto why = cannot_mount(); !why.empty()) {
-        WARN("skipped: " << why);
-        return;
-    }
+    if (auto why = cannot_mount(); !why.empty()) WMRUN_SKIP(why);
     TwoLayerImage img(WhiteoutMode::root);
     std::string target;
     {
@@ -104,10 +100,7 @@ TEST_CASE("a released mount stays until unmounted by name", "[mount]") {
 }
 
 TEST_CASE("rootless layers mount with userxattr", "[mount]") {
-    if (auto why = cannot_mount(); !why.empty()) {
-        WARN("skipped: " << why);
-        return;
-    }
+    if (auto why = cannot_mount(); !why.empty()) WMRUN_SKIP(why);
     TwoLayerImage img(WhiteoutMode::rootless);
     auto m = img.store->mount_container("two", "c3");
     REQUIRE(m);
@@ -115,10 +108,7 @@ TEST_CASE("rootless layers mount with userxattr", "[mount]") {
 }
 
 TEST_CASE("mount errors carry the kernel's reason", "[mount]") {
-    if (auto why = cannot_mount(); !why.empty()) {
-        WARN("skipped: " << why);
-        return;
-    }
+    if (auto why = cannot_mount(); !why.empty()) WMRUN_SKIP(why);
     Scratch s;
     for (auto d : {"l", "u", "t"})
         fs::create_directories(s / d);
@@ -131,10 +121,7 @@ TEST_CASE("mount errors carry the kernel's reason", "[mount]") {
 }
 
 TEST_CASE("forty layers mount with lowerdir+ and with one short lowerdir value", "[mount]") {
-    if (auto why = cannot_mount(); !why.empty()) {
-        WARN("skipped: " << why);
-        return;
-    }
+    if (auto why = cannot_mount(); !why.empty()) WMRUN_SKIP(why);
     // 40 x "/proc/self/fd/NN" would not fit one 255-byte value; the fd numbers alone do.
     bool single = GENERATE(false, true);
     INFO("single lowerdir value: " << single);
@@ -167,10 +154,7 @@ TEST_CASE("forty layers mount with lowerdir+ and with one short lowerdir value",
 }
 
 TEST_CASE("a container's volume layer outlives its mount until removed", "[mount]") {
-    if (auto why = cannot_mount(); !why.empty()) {
-        WARN("skipped: " << why);
-        return;
-    }
+    if (auto why = cannot_mount(); !why.empty()) WMRUN_SKIP(why);
     TwoLayerImage img(WhiteoutMode::root);
     std::string dir = img.store->container_dir("c4");
     {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "../skip.hpp"
 #include "image_builder.hpp"
 #include "wmrun/overlay/store.hpp"
 
@@ -43,10 +44,7 @@ void umoci_image(const Scratch& s) {
 }  // namespace
 
 TEST_CASE("an image made by umoci imports and mounts", "[tools]") {
-    if (!has_tool("umoci")) {
-        WARN("skipped: umoci is not installed");
-        return;
-    }
+    if (!has_tool("umoci")) WMRUN_SKIP("umoci is not installed");
     Scratch s;
     umoci_image(s);
     auto store = Store::open(s / "store");
@@ -60,7 +58,7 @@ TEST_CASE("an image made by umoci imports and mounts", "[tools]") {
     REQUIRE(img->layer_dirs.size() == 2);
     CHECK(read_text(img->layer_dirs[0] + "/etc/gone") == "bye\n");
 
-    if (::geteuid() != 0) return;
+    if (::geteuid() != 0) WMRUN_SKIP("mounting the imported image needs root");
     auto m = store->mount_container("umoci-app", "u1");
     REQUIRE(m);
     CHECK(read_text(m->target() + "/etc/hello") == "hi\n");
@@ -68,10 +66,8 @@ TEST_CASE("an image made by umoci imports and mounts", "[tools]") {
 }
 
 TEST_CASE("an oci-archive written by skopeo imports", "[tools]") {
-    if (!has_tool("umoci") || !has_tool("skopeo")) {
-        WARN("skipped: umoci or skopeo is not installed");
-        return;
-    }
+    if (!has_tool("umoci")) WMRUN_SKIP("umoci is not installed");
+    if (!has_tool("skopeo")) WMRUN_SKIP("skopeo is not installed");
     Scratch s;
     umoci_image(s);
     run("skopeo --insecure-policy copy oci:" + (s / "layout") +

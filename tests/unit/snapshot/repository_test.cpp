@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "../skip.hpp"
 #include "repo_fixture.hpp"
 #include "wmrun/snapshot/repository.hpp"
 
@@ -29,10 +30,7 @@ TEST_CASE("init writes a config once and open reads it") {
 }
 
 TEST_CASE("a volume layer round-trips exactly and an unchanged second snapshot reads nothing") {
-    if (!is_root()) {
-        WARN("skipped: needs root for owners, devices and trusted.* xattrs");
-        return;
-    }
+    if (!is_root()) WMRUN_SKIP("needs root for owners, devices and trusted.* xattrs");
     TempDir src, t;
     build_tree(src);
     Repository repo = open_new(t);
