@@ -9,7 +9,7 @@ namespace wmrun::snapshot {
 
 bool ChunkerParams::valid() const {
     return std::has_single_bit(avg_size) && min_size >= 64 && min_size < avg_size &&
-           avg_size < max_size && max_size <= (64u << 20) && std::countr_zero(avg_size) >= 8;
+           avg_size < max_size && max_size <= kMaxChunkSize && std::countr_zero(avg_size) >= 8;
 }
 
 Chunker::Chunker(const ChunkerParams& params, uint64_t gear_seed) : params_(params) {

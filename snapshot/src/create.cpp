@@ -333,6 +333,10 @@ Result<> Walker::chunk_file(FileReader& reader, Entry& e) {
 }  // namespace
 
 Result<CreateResult> Repository::create(const std::string& source, const CreateOptions& options) {
+    // Manifests are JSON, which is UTF-8 (names that are not go in hex, these cannot).
+    if (!valid_utf8(options.hostname)) return fail("create", "hostname", "not UTF-8");
+    for (const auto& tag : options.tags)
+        if (!valid_utf8(tag)) return fail("create", "tag " + printable(tag), "not UTF-8");
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     CreateResult result;
     Manifest parent;
@@ -343,7 +347,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     if (!options.parent.empty()) {
         parent_id = WM_TRY(resolve(options.parent));
         parent_loader = std::jthread([&] {
-            auto m = read_manifest(s_->dir, s_->hasher, parent_id);
+            auto m = read_manifest(s_->dir, s_->hasher, parent_id, s_->limits);
             if (!m) {
                 parent_error = m.error();
                 return;
@@ -393,13 +397,6 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     WM_CHECK(walked);
     if (!packs) return std::unexpected(packs.error());
     result.bytes_added = sink.bytes_added();
-    // Packs, then the index naming them, then the manifest: each step is durable before the
-    // next refers to it (docs/snapshot-format.md, "Crash recovery").
-    if (!packs->empty()) {
-        WM_CHECK(write_index_file(s_->dir, *packs));
-        for (const auto& p : *packs)
-            s_->index.add(p);
-    }
     Manifest m;
     m.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
@@ -409,7 +406,19 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     m.source = source;
     m.parent = parent_id;
     m.tree = std::move(walker.tree);
-    result.id = WM_TRY(write_manifest(s_->dir, s_->hasher, m));
+    auto text = manifest_text(m, s_->limits);
+    if (!text) {
+        remove_packs(s_->dir, *packs);
+        return std::unexpected(text.error());
+    }
+    // Packs, then the index naming them, then the manifest: each step is durable before the
+    // next refers to it (docs/snapshot-format.md, "Crash recovery").
+    if (!packs->empty()) {
+        WM_CHECK(write_index_file(s_->dir, *packs));
+        for (const auto& p : *packs)
+            s_->index.add(p);
+    }
+    result.id = WM_TRY(write_manifest(s_->dir, s_->hasher, *text));
     return result;
 }
 

@@ -3,11 +3,13 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/snapshot/chunk_id.hpp"
+#include "wmrun/snapshot/limits.hpp"
 
 namespace wmrun::snapshot {
 
@@ -38,17 +40,34 @@ struct Manifest {
     std::vector<Entry> tree;
 };
 
-// Serialises, compresses and stores under snapshots/; returns the id.
+// The manifest's JSON for write_manifest, refused past limits.max_manifest_size since no
+// reader would take it. Made before anything is committed, so a refusal leaves the repository
+// as it was.
+Result<std::string> manifest_text(const Manifest& manifest, const Limits& limits);
+// Compresses `text` (from manifest_text) and stores it under snapshots/; returns the id.
 Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& hasher,
-                                   const Manifest& manifest);
-// The manifest's JSON text, and the inverse; `what` names the source in errors.
+                                   const std::string& text);
+// The manifest's JSON text, and the inverse; `what` names the source in errors. The reader
+// refuses nesting past `max_json_depth`.
 std::string manifest_json(const Manifest& manifest);
-Result<Manifest> parse_manifest_json(const std::string& text, const std::string& what);
+Result<Manifest> parse_manifest_json(const std::string& text, const std::string& what,
+                                     int max_json_depth = Limits{}.max_json_depth);
 
-// Reads snapshots/<id> and refuses it unless its keyed checksum matches.
+// One zstd frame of manifest JSON (a file's body, a stream's MANI record), refused past
+// `limit` bytes. The frame's declared size is checked, never allocated: the output grows as
+// it is really produced. `op` and `name` head the errors.
+Result<std::string> decompress_manifest(std::string_view frame, uint64_t limit,
+                                        const std::string& op, const std::string& name);
+// A manifest file's bytes: magic, frame, keyed checksum (which must match and name `id`).
+Result<Manifest> decode_manifest_file(std::string_view data, const KeyedHasher& hasher,
+                                      const std::string& id, const std::string& name,
+                                      const Limits& limits);
+// Reads snapshots/<id>, no more bytes than a manifest within the limit compresses to.
 Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hasher,
-                               const std::string& id);
+                               const std::string& id, const Limits& limits = {});
 
 const char* type_name(EntryType type);
+// RFC 3629, as nlohmann checks it when it dumps; a name that fails is written as hex.
+bool valid_utf8(std::string_view s);
 
 }  // namespace wmrun::snapshot

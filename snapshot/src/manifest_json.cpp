@@ -1,9 +1,9 @@
-// The manifest's JSON text, written and read straight from and into Entry structs: a DOM
-// (nlohmann) of a 50k-file tree costs more than walking the tree itself. The writer emits
-// exactly the bytes nlohmann's dump() gives for the same document (keys sorted, no spaces,
-// the same escapes), so ids do not depend on which of the two wrote a manifest.
+// The manifest's JSON text read straight into Entry structs: a DOM (nlohmann) of a 50k-file
+// tree costs more than walking the tree itself (the writer is manifest_writer.cpp). Manifests
+// come from other hosts too, so the text is hostile: see JsonReader.
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #include "manifest.hpp"
@@ -14,195 +14,51 @@ namespace {
 
 constexpr const char* kTypeNames[] = {"file", "dir", "symlink", "fifo", "chr", "blk", "hardlink"};
 
+}  // namespace
+
+// RFC 3629, as nlohmann checks it when it dumps: no overlong forms, surrogates or code
+// points past U+10FFFF. A name that fails is written as hex.
 bool valid_utf8(std::string_view s) {
+    auto in = [](unsigned char c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
     for (size_t i = 0; i < s.size();) {
         unsigned char c = s[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (n == 0 || i + n > s.size()) return false;
-        for (size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t n = in(c, 0xC2, 0xDF) ? 2 : in(c, 0xE0, 0xEF) ? 3 : in(c, 0xF0, 0xF4) ? 4 : 0;
+        if (n == 0 || n > s.size() - i) return false;
+        unsigned char second = s[i + 1];
+        unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+        unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        if (!in(second, lo, hi)) return false;
+        for (size_t k = 2; k < n; ++k)
+            if (!in(s[i + k], 0x80, 0xBF)) return false;
         i += n;
     }
     return true;
 }
 
-// --- writer ---------------------------------------------------------------------------------
-
-class Writer {
-  public:
-    std::string out;
-
-    void raw(std::string_view s) { out.append(s); }
-    void key(std::string_view k) {  // keys are plain ASCII
-        out.push_back('"');
-        out.append(k);
-        out.append("\":");
-    }
-    void str(std::string_view s) {
-        static constexpr char kHex[] = "0123456789abcdef";
-        out.push_back('"');
-        for (unsigned char c : s) {
-            switch (c) {
-                case '"':
-                    out.append("\\\"");
-                    break;
-                case '\\':
-                    out.append("\\\\");
-                    break;
-                case '\b':
-                    out.append("\\b");
-                    break;
-                case '\t':
-                    out.append("\\t");
-                    break;
-                case '\n':
-                    out.append("\\n");
-                    break;
-                case '\f':
-                    out.append("\\f");
-                    break;
-                case '\r':
-                    out.append("\\r");
-                    break;
-                default:
-                    if (c < 0x20) {
-                        out.append("\\u00");
-                        out.push_back(kHex[c >> 4]);
-                        out.push_back(kHex[c & 15]);
-                    } else {
-                        out.push_back(char(c));
-                    }
-            }
-        }
-        out.push_back('"');
-    }
-    void hex(std::string_view raw) {
-        static constexpr char kDigits[] = "0123456789abcdef";
-        out.push_back('"');
-        for (unsigned char c : raw) {
-            out.push_back(kDigits[c >> 4]);
-            out.push_back(kDigits[c & 15]);
-        }
-        out.push_back('"');
-    }
-    template <class T>
-    void num(T v) {
-        char buf[24];
-        auto r = std::to_chars(buf, buf + sizeof buf, v);
-        out.append(buf, r.ptr);
-    }
-    template <class T>
-    void field(std::string_view k, T v) {
-        key(k);
-        num(v);
-        out.push_back(',');
-    }
-};
-
-void write_entry(Writer& w, const Entry& e) {
-    // Keys in bytewise order, as a std::map-backed JSON object dumps them.
-    auto path = [&] {
-        if (valid_utf8(e.path)) {
-            w.key("path");
-            w.str(e.path);
-        } else {
-            w.key("path_hex");
-            w.hex(e.path);
-        }
-        w.raw(",");
-    };
-    auto type = [&] {
-        w.key("type");
-        w.str(type_name(e.type));
-    };
-    w.raw("{");
-    if (e.type == EntryType::hardlink) {
-        w.key("link");
-        w.hex(e.link);
-        w.raw(",");
-        path();
-        type();
-        w.raw("}");
-        return;
-    }
-    const bool file = e.type == EntryType::file;
-    if (file) {
-        w.key("chunks");
-        w.raw("[");
-        for (size_t i = 0; i < e.chunks.size(); ++i) {
-            if (i) w.raw(",");
-            w.raw("\"");
-            w.raw(e.chunks[i].hex());
-            w.raw("\"");
-        }
-        w.raw("],");
-    }
-    w.field("ctime_ns", e.ctime_ns);
-    if (file) {
-        w.key("extents");
-        w.raw("[");
-        for (size_t i = 0; i < e.extents.size(); ++i) {
-            w.raw(i ? ",[" : "[");
-            w.num(e.extents[i].first);
-            w.raw(",");
-            w.num(e.extents[i].second);
-            w.raw("]");
-        }
-        w.raw("],");
-    }
-    w.field("gid", e.gid);
-    w.field("ino", e.ino);
-    w.field("mode", e.mode);
-    w.field("mtime_ns", e.mtime_ns);
-    path();
-    if (e.type == EntryType::chr || e.type == EntryType::blk) {
-        w.field("rdev_major", e.rdev_major);
-        w.field("rdev_minor", e.rdev_minor);
-    }
-    w.field("size", e.size);
-    if (e.type == EntryType::symlink) {
-        w.key("target");
-        w.hex(e.target);
-        w.raw(",");
-    }
-    type();
-    w.raw(",");
-    w.key("uid");
-    w.num(e.uid);
-    if (!e.xattrs.empty()) {
-        std::vector<std::pair<std::string, const std::string*>> xs;
-        for (const auto& [name, value] : e.xattrs)
-            xs.emplace_back(to_hex(name), &value);
-        std::sort(xs.begin(), xs.end());
-        w.raw(",");
-        w.key("xattrs");
-        w.raw("{");
-        for (size_t i = 0; i < xs.size(); ++i) {
-            if (i) w.raw(",");
-            w.raw("\"");
-            w.raw(xs[i].first);
-            w.raw("\":");
-            w.hex(*xs[i].second);
-        }
-        w.raw("}");
-    }
-    w.raw("}");
+const char* type_name(EntryType type) {
+    return kTypeNames[int(type)];
 }
 
-// --- reader ---------------------------------------------------------------------------------
+namespace {
 
 // A pull reader for the subset of JSON that manifests use: objects, arrays, strings, integers,
-// true/false/null (skipped). Errors throw ParseError with the offset; caught at the top.
-struct ParseError {
+// true/false/null (skipped). Errors throw JsonError with the offset; caught at the top. The
+// text may be hostile: nesting is counted against a limit and skipped without recursion, and
+// strings must be UTF-8, as JSON requires (they are printed, and dumped as JSON, later).
+struct JsonError {
     size_t offset;
     std::string what;
 };
 
-class Reader {
+class JsonReader {
   public:
-    explicit Reader(std::string_view s) : s_(s) {}
+    JsonReader(std::string_view s, int max_depth) : s_(s), max_depth_(max_depth) {}
 
-    [[noreturn]] void error(std::string what) const { throw ParseError{pos_, std::move(what)}; }
+    [[noreturn]] void error(std::string what) const { throw JsonError{pos_, std::move(what)}; }
 
     char peek() {
         while (pos_ < s_.size() &&
@@ -219,14 +75,25 @@ class Reader {
         ++pos_;
         return true;
     }
+    // An object or array begins or ends: the depth is the number open around the position.
+    void open(char c) {
+        expect(c);
+        if (++depth_ > max_depth_)
+            error("nested deeper than the limit of " + std::to_string(max_depth_) +
+                  " (--max-json-depth)");
+    }
+    void close(char c) {
+        expect(c);
+        --depth_;
+    }
     // Iterates an object: true while there is a next key, which is read into `key`.
     bool next_key(bool& first, std::string& key) {
         if (first) {
-            expect('{');
+            open('{');
             first = false;
-            if (consume('}')) return false;
+            if (peek() == '}') return close('}'), false;
         } else if (!consume(',')) {
-            expect('}');
+            close('}');
             return false;
         }
         key = string();
@@ -235,12 +102,13 @@ class Reader {
     }
     bool next_item(bool& first) {
         if (first) {
-            expect('[');
+            open('[');
             first = false;
-            return !consume(']');
+            if (peek() == ']') return close(']'), false;
+            return true;
         }
         if (consume(',')) return true;
-        expect(']');
+        close(']');
         return false;
     }
 
@@ -249,14 +117,23 @@ class Reader {
         std::string out;
         for (;;) {
             size_t run = pos_;
+            bool high = false;  // a byte past ASCII in the run
             while (run < s_.size() && s_[run] != '"' && s_[run] != '\\') {
-                if (static_cast<unsigned char>(s_[run]) < 0x20) {
-                    pos_ = run;
-                    error("control character in string");
+                unsigned char c = s_[run];
+                // One comparison for both rare cases: below 0x20 wraps past 0x60.
+                if (uint8_t(c - 0x20) >= 0x60) {
+                    if (c < 0x20) {
+                        pos_ = run;
+                        error("control character in string");
+                    }
+                    high = true;
                 }
                 ++run;
             }
-            out.append(s_.substr(pos_, run - pos_));
+            // Escapes are ASCII, so each run between them must be UTF-8 by itself.
+            std::string_view raw = s_.substr(pos_, run - pos_);
+            if (high && !valid_utf8(raw)) error("string is not UTF-8");
+            out.append(raw);
             pos_ = run;
             if (pos_ >= s_.size()) error("unterminated string");
             if (s_[pos_++] == '"') return out;
@@ -306,19 +183,47 @@ class Reader {
             error("not an integer");
         return v;
     }
+    // Skips one value of any depth. Iterative: how deep it goes is the input's choice.
     void skip() {
+        std::string closers;  // of the objects and arrays open inside the value, innermost last
+        for (;;) {
+            char c = peek();
+            if (c == '{' || c == '[') {
+                char closer = c == '{' ? '}' : ']';
+                open(c);
+                if (peek() == closer) {
+                    close(closer);
+                } else {
+                    closers.push_back(closer);
+                    if (closer == '}') member_key();
+                    continue;  // to the first member's value
+                }
+            } else {
+                scalar();
+            }
+            // A value is complete: close what it completes, or go on to the next member.
+            for (;;) {
+                if (closers.empty()) return;
+                if (consume(',')) {
+                    if (closers.back() == '}') member_key();
+                    break;
+                }
+                close(closers.back());
+                closers.pop_back();
+            }
+        }
+    }
+    bool at_end() { return peek() == '\0' && pos_ == s_.size(); }
+
+  private:
+    void member_key() {
+        string();
+        expect(':');
+    }
+    void scalar() {
         char c = peek();
         if (c == '"') {
             string();
-        } else if (c == '{') {
-            bool first = true;
-            std::string k;
-            while (next_key(first, k))
-                skip();
-        } else if (c == '[') {
-            bool first = true;
-            while (next_item(first))
-                skip();
         } else if (c == 't' || c == 'f' || c == 'n') {
             for (std::string_view word : {"true", "false", "null"})
                 if (s_.substr(pos_, word.size()) == word) {
@@ -334,9 +239,6 @@ class Reader {
             error("unexpected character");
         }
     }
-    bool at_end() { return peek() == '\0' && pos_ == s_.size(); }
-
-  private:
     unsigned hex4() {
         if (pos_ + 4 > s_.size()) error("bad \\u escape");
         unsigned v = 0;
@@ -378,15 +280,32 @@ class Reader {
 
     std::string_view s_;
     size_t pos_ = 0;
+    int depth_ = 0;
+    const int max_depth_;
 };
 
-std::string unhex(Reader& r, const char* what) {
+// --- entries -------------------------------------------------------------------------------
+
+std::string unhex(JsonReader& r, const char* what) {
     auto raw = hex_decode(r.string());
     if (!raw) r.error(std::string("bad hex in ") + what);
     return std::move(*raw);
 }
 
-Entry read_entry(Reader& r) {
+// Restore writes each extent at its offset and sets the length to `size`: the extents must be
+// in order, apart, and inside the file, whose length is an off_t. Sums are not computed where
+// they could wrap.
+const char* bad_extents(const Entry& e) {
+    if (e.size > uint64_t(INT64_MAX)) return "size out of range";
+    uint64_t end = 0;
+    for (const auto& [off, len] : e.extents) {
+        if (off < end || off > e.size || len > e.size - off) return "extent outside the file";
+        end = off + len;
+    }
+    return nullptr;
+}
+
+Entry read_entry(JsonReader& r) {
     Entry e;
     enum : unsigned {
         kPath = 1,
@@ -409,7 +328,7 @@ Entry read_entry(Reader& r) {
         } else if (k == "type") {
             std::string type = r.string();
             auto it = std::find(std::begin(kTypeNames), std::end(kTypeNames), type);
-            if (it == std::end(kTypeNames)) r.error("unknown type " + type);
+            if (it == std::end(kTypeNames)) r.error("unknown type \"" + printable(type) + "\"");
             e.type = EntryType(it - std::begin(kTypeNames));
             seen |= kType;
         } else if (k == "link") {
@@ -446,11 +365,11 @@ Entry read_entry(Reader& r) {
         } else if (k == "extents") {
             bool f = true;
             while (r.next_item(f)) {
-                r.expect('[');
+                r.open('[');
                 uint64_t off = r.integer<uint64_t>();
                 r.expect(',');
                 uint64_t len = r.integer<uint64_t>();
-                r.expect(']');
+                r.close(']');
                 e.extents.emplace_back(off, len);
             }
         } else if (k == "chunks") {
@@ -474,66 +393,18 @@ Entry read_entry(Reader& r) {
         return h;
     }
     const unsigned need = kMode | kUid | kGid | kMtime | kSize;
-    if ((seen & need) != need) r.error("entry " + e.path + " lacks a required field");
+    if ((seen & need) != need)
+        r.error("entry \"" + printable(e.path) + "\" lacks a required field");
+    if (const char* bad = bad_extents(e)) r.error("entry \"" + printable(e.path) + "\": " + bad);
     e.link.clear();
     return e;
 }
 
 }  // namespace
 
-const char* type_name(EntryType type) {
-    return kTypeNames[int(type)];
-}
-
-std::string manifest_json(const Manifest& m) {
-    Writer w;
-    w.out.reserve(64 + m.tree.size() * 256);
-    w.raw("{");
-    w.key("hostname");
-    w.str(m.hostname);
-    w.raw(",");
-    // Only when set, so that manifests without them keep their ids.
-    if (!m.origin_repo.empty()) {
-        w.key("origin");
-        w.raw("{");
-        w.key("repository");
-        w.str(m.origin_repo);
-        w.raw(",");
-        w.key("snapshot");
-        w.str(m.origin_snapshot);
-        w.raw("},");
-    }
-    w.key("parent");
-    w.str(m.parent);
-    w.raw(",");
-    w.key("source");
-    w.hex(m.source);
-    w.raw(",");
-    if (!m.tags.empty()) {
-        w.key("tags");
-        w.raw("[");
-        for (size_t i = 0; i < m.tags.size(); ++i) {
-            if (i) w.raw(",");
-            w.str(m.tags[i]);
-        }
-        w.raw("],");
-    }
-    w.field("time_ns", m.time_ns);
-    w.key("tree");
-    w.raw("[");
-    for (size_t i = 0; i < m.tree.size(); ++i) {
-        if (i) w.raw(",");
-        write_entry(w, m.tree[i]);
-    }
-    w.raw("],");
-    w.key("version");
-    w.num(kFormatVersion);
-    w.raw("}");
-    return std::move(w.out);
-}
-
-Result<Manifest> parse_manifest_json(const std::string& text, const std::string& path) {
-    Reader r(text);
+Result<Manifest> parse_manifest_json(const std::string& text, const std::string& path,
+                                     int max_json_depth) {
+    JsonReader r(text, max_json_depth);
     Manifest m;
     try {
         enum : unsigned {
@@ -588,7 +459,7 @@ Result<Manifest> parse_manifest_json(const std::string& text, const std::string&
         if (!(seen & kVersion)) return fail("read snapshot", path, "unsupported version");
         if (seen != (kVersion | kTime | kHost | kSource | kParent | kTree))
             r.error("a required field is missing");
-    } catch (const ParseError& e) {
+    } catch (const JsonError& e) {
         return fail("parse snapshot", path, "byte " + std::to_string(e.offset) + ": " + e.what);
     }
     return m;

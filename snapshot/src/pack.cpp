@@ -17,12 +17,18 @@ constexpr std::string_view kMagic = "WMPACK01";
 constexpr std::string_view kEndMagic = "WMPKEND1";
 constexpr size_t kEntrySize = 40;
 constexpr size_t kTrailerSize = 4 + 4 + 8 + 16;
+constexpr uint64_t kIndexPiece = 4096;  // entries of a trailing index read at a time
 
 }  // namespace
 
 std::string pack_rel_path(const ChunkId& pack) {
     std::string hex = pack.hex();
     return "packs/" + hex.substr(0, 2) + "/" + hex + ".pack";
+}
+
+void remove_packs(const std::string& repo, const std::vector<PackRecord>& packs) {
+    for (const auto& p : packs)
+        ::unlink((repo + "/" + pack_rel_path(p.pack)).c_str());
 }
 
 Result<std::vector<ChunkId>> list_packs(const std::string& repo) {
@@ -122,30 +128,53 @@ Result<PackRecord> PackWriter::finish() {
     return PackRecord{sum, std::move(entries_)};
 }
 
-Result<PackContents> read_pack(const std::string& path, bool check_checksum) {
-    UniqueFd fd = WM_TRY(open_file(path, O_RDONLY | O_CLOEXEC));
+Result<PackFile> open_pack(const std::string& path) {
+    PackFile pack{WM_TRY(open_file(path, O_RDONLY | O_CLOEXEC)), 0, path};
     struct stat st;
-    if (::fstat(fd.get(), &st) < 0) return sys_error("fstat", path);
-    uint64_t size = uint64_t(st.st_size);
+    if (::fstat(pack.fd.get(), &st) < 0) return sys_error("fstat", path);
+    pack.size = uint64_t(st.st_size);
+    return pack;
+}
+
+Result<PackContents> read_pack(const std::string& path, bool check_checksum) {
+    return read_pack(WM_TRY(open_pack(path)), check_checksum);
+}
+
+Result<PackContents> read_pack(const PackFile& pack, bool check_checksum) {
+    const std::string& path = pack.name;
+    const int fd = pack.fd.get();
+    const uint64_t size = pack.size;
     if (size < kMagic.size() + kTrailerSize) return fail("read pack", path, "file too short");
     uint8_t trailer[kTrailerSize];
-    WM_CHECK(pread_all(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+    WM_CHECK(pread_all(fd, trailer, sizeof trailer, size - kTrailerSize, path));
     if (std::string_view(reinterpret_cast<char*>(trailer + 8), 8) != kEndMagic)
         return fail("read pack", path, "bad trailer magic");
     uint64_t n = get_u32(trailer);
-    uint64_t index_len = n * kEntrySize;
+    uint64_t index_len = n * kEntrySize;  // n < 2^32: no wrap
     if (index_len > size - kMagic.size() - kTrailerSize)
         return fail("read pack", path, "index larger than the file");
     uint64_t index_off = size - kTrailerSize - index_len;
-    std::vector<uint8_t> idx(index_len);
-    WM_CHECK(pread_all(fd.get(), idx.data(), idx.size(), index_off, path));
     PackContents out;
-    for (uint64_t i = 0; i < n; ++i) {
-        const uint8_t* p = idx.data() + i * kEntrySize;
-        PackEntry e{get_id(p), get_u64(p + 16), get_u32(p + 24), get_u32(p + 28), get_u32(p + 32)};
-        if (e.offset < kMagic.size() || e.offset + e.stored_len > index_off)
-            return fail("read pack", path, "index entry out of bounds");
-        out.entries.push_back(e);
+    out.entries.reserve(size_t(std::min(n, kIndexPiece)));
+    std::vector<uint8_t> piece;
+    for (uint64_t first = 0; first < n; first += kIndexPiece) {
+        uint64_t count = std::min(n - first, kIndexPiece);
+        piece.resize(size_t(count * kEntrySize));
+        WM_CHECK(pread_all(fd, piece.data(), piece.size(), index_off + first * kEntrySize, path));
+        for (uint64_t i = 0; i < count; ++i) {
+            const uint8_t* p = piece.data() + i * kEntrySize;
+            PackEntry e{get_id(p), get_u64(p + 16), get_u32(p + 24), get_u32(p + 28),
+                        get_u32(p + 32)};
+            // Between the magic and the index, compared so that offset + stored_len is never
+            // computed: it could wrap.
+            const char* bad = bad_location(e.offset, e.stored_len, e.raw_len, e.flags);
+            if (!bad && (e.offset > index_off || e.stored_len > index_off - e.offset))
+                bad = "blob past the pack's data";
+            if (bad)
+                return fail("read pack", path,
+                            "index entry " + std::to_string(first + i) + " out of bounds: " + bad);
+            out.entries.push_back(e);
+        }
     }
     if (check_checksum) {
         XXH3_state_t* state = XXH3_createState();
@@ -155,7 +184,7 @@ Result<PackContents> read_pack(const std::string& path, bool check_checksum) {
         Result<> r;
         while (off < end && r) {
             size_t len = size_t(std::min<uint64_t>(buf.size(), end - off));
-            r = pread_all(fd.get(), buf.data(), len, off, path);
+            r = pread_all(fd, buf.data(), len, off, path);
             XXH3_128bits_update(state, buf.data(), len);
             off += len;
         }
@@ -168,10 +197,6 @@ Result<PackContents> read_pack(const std::string& path, bool check_checksum) {
     return out;
 }
 
-namespace {
-
-// A stored blob's raw bytes into `out` (raw_len bytes), with one zstd context per thread:
-// ZSTD_decompress would make and free one (over 100 KiB) for every chunk.
 Result<> decode_into(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t flags,
                      const std::string& name, uint8_t* out) {
     if (!(flags & kFlagZstd)) {
@@ -179,6 +204,8 @@ Result<> decode_into(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t
         std::memcpy(out, stored.data(), raw_len);
         return {};
     }
+    // One zstd context per thread: ZSTD_decompress would make and free one (over 100 KiB)
+    // for every chunk. Decompressing into `out` needs no window of its own.
     struct Ctx {
         ZSTD_DCtx* d = ZSTD_createDCtx();
         ~Ctx() { ZSTD_freeDCtx(d); }
@@ -190,34 +217,61 @@ Result<> decode_into(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t
     return {};
 }
 
-}  // namespace
-
 Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
                                          uint32_t flags, const std::string& name) {
+    if (raw_len > kMaxChunkSize) return fail("read chunk", name, "longer than the largest chunk");
     std::vector<uint8_t> raw(raw_len);
     WM_CHECK(decode_into(stored, raw_len, flags, name, raw.data()));
     return raw;
 }
 
-Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::string& name) {
-    std::vector<uint8_t> stored(loc.stored_len);
-    WM_CHECK(pread_all(fd, stored.data(), stored.size(), loc.offset, name));
-    if (!(loc.flags & kFlagZstd)) {
-        if (loc.stored_len != loc.raw_len) return fail("read chunk", name, "length mismatch");
-        return stored;
-    }
-    return decode_blob(stored, loc.raw_len, loc.flags, name);
+namespace {
+
+// The blob inside the file, compared so that offset + stored_len is never computed.
+Result<> check_in_pack(const PackFile& pack, const Location& loc) {
+    if (loc.offset > pack.size || loc.stored_len > pack.size - loc.offset)
+        return fail("read chunk", pack.name,
+                    "blob at " + std::to_string(loc.offset) + " of " +
+                        std::to_string(loc.stored_len) + " bytes is past the end of the pack");
+    return {};
 }
 
-Result<> read_blob_into(int fd, const Location& loc, const std::string& name,
-                        std::vector<uint8_t>& stored, uint8_t* out) {
+}  // namespace
+
+Result<> read_stored(const PackFile& pack, const Location& loc, std::vector<uint8_t>& stored) {
+    WM_CHECK(check_in_pack(pack, loc));
+    stored.resize(loc.stored_len);
+    return pread_all(pack.fd.get(), stored.data(), stored.size(), loc.offset, pack.name);
+}
+
+Result<std::vector<uint8_t>> read_blob(const PackFile& pack, const Location& loc) {
+    std::vector<uint8_t> stored;
+    WM_CHECK(read_stored(pack, loc, stored));
+    if (!(loc.flags & kFlagZstd)) {
+        if (loc.stored_len != loc.raw_len) return fail("read chunk", pack.name, "length mismatch");
+        return stored;
+    }
+    return decode_blob(stored, loc.raw_len, loc.flags, pack.name);
+}
+
+Result<std::vector<uint8_t>> read_blob(int fd, const Location& loc, const std::string& name) {
+    struct stat st;
+    if (::fstat(fd, &st) < 0) return sys_error("fstat", name);
+    int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) return sys_error("dup", name);
+    return read_blob(PackFile{UniqueFd(own), uint64_t(st.st_size), name}, loc);
+}
+
+Result<> read_blob_into(const PackFile& pack, const Location& loc, std::vector<uint8_t>& stored,
+                        uint8_t* out) {
+    WM_CHECK(check_in_pack(pack, loc));
     if (!(loc.flags & kFlagZstd)) {  // straight into out, without the copy through stored
-        if (loc.stored_len != loc.raw_len) return fail("read chunk", name, "length mismatch");
-        return pread_all(fd, out, loc.raw_len, loc.offset, name);
+        if (loc.stored_len != loc.raw_len) return fail("read chunk", pack.name, "length mismatch");
+        return pread_all(pack.fd.get(), out, loc.raw_len, loc.offset, pack.name);
     }
     if (stored.size() < loc.stored_len) stored.resize(loc.stored_len);
-    WM_CHECK(pread_all(fd, stored.data(), loc.stored_len, loc.offset, name));
-    return decode_into({stored.data(), loc.stored_len}, loc.raw_len, loc.flags, name, out);
+    WM_CHECK(pread_all(pack.fd.get(), stored.data(), loc.stored_len, loc.offset, pack.name));
+    return decode_into({stored.data(), loc.stored_len}, loc.raw_len, loc.flags, pack.name, out);
 }
 
 std::vector<uint8_t> compress_chunk(std::span<const uint8_t> raw, int level) {

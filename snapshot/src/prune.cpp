@@ -65,7 +65,7 @@ Result<PruneResult> Repository::prune(const ProgressFn& progress) {
 
     std::unordered_set<ChunkId, ChunkIdHash> used;
     for (const auto& snap : WM_TRY(snapshot_ids(s_->dir)))
-        for (const auto& e : WM_TRY(read_manifest(s_->dir, s_->hasher, snap)).tree)
+        for (const auto& e : WM_TRY(read_manifest(s_->dir, s_->hasher, snap, s_->limits)).tree)
             used.insert(e.chunks.begin(), e.chunks.end());
 
     PruneResult result;
@@ -78,7 +78,8 @@ Result<PruneResult> Repository::prune(const ProgressFn& progress) {
         ++prog.items;
         if (progress) progress(prog);
         std::string path = s_->dir + "/" + pack_rel_path(pack);
-        auto contents = WM_TRY(read_pack(path, false));
+        PackFile file = WM_TRY(open_pack(path));
+        auto contents = WM_TRY(read_pack(file, false));
         // A chunk is live here only if it is used and the index points at this copy of it;
         // other copies (left by an interrupted prune or create) are garbage.
         std::vector<PackEntry> live;
@@ -101,13 +102,11 @@ Result<PruneResult> Repository::prune(const ProgressFn& progress) {
             continue;
         }
         ++result.packs_rewritten;
-        UniqueFd fd = WM_TRY(open_file(path, O_RDONLY | O_CLOEXEC));
         for (const auto& e : live) {
             // Copied in stored form: no recompression, and the bytes are checked first.
-            std::vector<uint8_t> stored(e.stored_len);
-            WM_CHECK(pread_all(fd.get(), stored.data(), stored.size(), e.offset, path));
-            auto raw = WM_TRY(read_blob(
-                fd.get(), Location{pack, e.offset, e.stored_len, e.raw_len, e.flags}, path));
+            std::vector<uint8_t> stored;
+            WM_CHECK(read_stored(file, {pack, e.offset, e.stored_len, e.raw_len, e.flags}, stored));
+            auto raw = WM_TRY(decode_blob(stored, e.raw_len, e.flags, path));
             if (s_->hasher(raw.data(), raw.size()) != e.id)
                 return fail("prune", path, "chunk " + e.id.hex() + " is damaged; run verify");
             WM_CHECK(sink.submit_stored(e.id, std::move(stored), e.raw_len, e.flags));

@@ -30,6 +30,7 @@ struct Config {
 struct Repository::State {
     std::string dir;
     Config config;
+    Limits limits;
     KeyedHasher hasher;
     Chunker chunker;
     UniqueFd lock_fd;
@@ -72,6 +73,18 @@ std::string to_hex(std::string_view raw);
 std::optional<std::string> hex_decode(std::string_view hex);
 Result<> pwrite_all(int fd, const void* data, size_t len, uint64_t off, const std::string& name);
 Result<> pread_all(int fd, void* data, size_t len, uint64_t off, const std::string& name);
+
+// "<what> is over the limit of 64 MiB (--max-manifest-size)": `flag` names the limit.
+std::string over_limit(const std::string& what, uint64_t limit, std::string_view flag);
+// Bytes from a repository or stream, fit for a one-line error: control characters, quotes and
+// bytes past ASCII escaped, cut after `max` bytes.
+std::string printable(std::string_view raw, size_t max = 64);
+
+// Sets s.size() to n, keeping its bytes and leaving new ones unwritten (no zero fill). The
+// callback is told n explicitly: g++ 12's libstdc++ passes it the capacity instead.
+inline void resize_uninitialized(std::string& s, size_t n) {
+    s.resize_and_overwrite(n, [n](char*, size_t) { return n; });
+}
 
 inline void put_u32(std::string& out, uint32_t v) {
     for (int i = 0; i < 4; ++i)

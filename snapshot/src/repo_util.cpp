@@ -124,4 +124,32 @@ Result<> pread_all(int fd, void* data, size_t len, uint64_t off, const std::stri
     return {};
 }
 
+std::string over_limit(const std::string& what, uint64_t limit, std::string_view flag) {
+    static constexpr std::pair<int, const char*> kUnits[] = {
+        {30, " GiB"}, {20, " MiB"}, {10, " KiB"}};
+    std::string amount = std::to_string(limit) + " bytes";
+    for (auto [shift, unit] : kUnits)
+        if (limit >= (uint64_t(1) << shift) && limit % (uint64_t(1) << shift) == 0) {
+            amount = std::to_string(limit >> shift) + unit;
+            break;
+        }
+    return what + " is over the limit of " + amount + " (" + std::string(flag) + ")";
+}
+
+std::string printable(std::string_view raw, size_t max) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw.substr(0, max)) {
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+            out.push_back(char(c));
+        } else {
+            out += "\\x";
+            out.push_back(kDigits[c >> 4]);
+            out.push_back(kDigits[c & 15]);
+        }
+    }
+    if (raw.size() > max) out += "...";
+    return out;
+}
+
 }  // namespace wmrun::snapshot

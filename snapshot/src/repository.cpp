@@ -16,9 +16,21 @@ namespace {
 
 constexpr const char* kDirs[] = {"packs", "index", "snapshots", "locks", "tmp"};
 
-Result<Config> read_config(const std::string& dir) {
+// What init writes and open accepts: a config past these would make every chunk its own pack,
+// one pack of the whole repository, or compression contexts of hundreds of MiB.
+const char* bad_parameters(const ChunkerParams& chunker, int compression_level,
+                           uint64_t pack_size) {
+    if (!chunker.valid()) return "bad chunker parameters";
+    if (compression_level < 1 || compression_level > 19) return "compression level out of range";
+    if (pack_size < (1 << 20) || pack_size > (1ull << 31)) return "pack size out of range";
+    return nullptr;
+}
+
+Result<Config> read_config(const std::string& dir, const Limits& limits) {
     std::string path = dir + "/config";
-    Json j = WM_TRY(read_json_file(path));
+    JsonLimits json_limits;
+    json_limits.max_depth = limits.max_json_depth;
+    Json j = WM_TRY(read_json_file(path, json_limits));
     try {
         if (j.at("version").get<int>() != kFormatVersion)
             return fail("open repository", path, "unsupported format version");
@@ -33,11 +45,12 @@ Result<Config> read_config(const std::string& dir) {
             return fail("open repository", path, "unknown chunker");
         c.chunker = {ch.at("min").get<uint32_t>(), ch.at("avg").get<uint32_t>(),
                      ch.at("max").get<uint32_t>()};
-        if (!c.chunker.valid()) return fail("open repository", path, "bad chunker parameters");
         if (j.at("compression").at("algorithm").get<std::string>() != "zstd")
             return fail("open repository", path, "unknown compression");
         c.compression_level = j.at("compression").at("level").get<int>();
         c.pack_size = j.at("pack_size").get<uint64_t>();
+        if (const char* bad = bad_parameters(c.chunker, c.compression_level, c.pack_size))
+            return fail("open repository", path, bad);
         return c;
     } catch (const Json::exception& e) {
         return fail("open repository", path, e.what());
@@ -55,9 +68,9 @@ const std::string& Repository::dir() const {
 }
 
 Result<> Repository::init(const std::string& dir, const InitOptions& options) {
-    if (!options.chunker.valid()) return fail("init repository", dir, "bad chunker parameters");
-    if (options.pack_size < (1 << 20) || options.pack_size > (1ull << 31))
-        return fail("init repository", dir, "pack size out of range");
+    if (const char* bad =
+            bad_parameters(options.chunker, options.compression_level, options.pack_size))
+        return fail("init repository", dir, bad);
     WM_CHECK(mkdir_all(dir, 0700));
     if (path_exists(dir + "/config"))
         return fail("init repository", dir, "already a repository", EEXIST);
@@ -79,10 +92,11 @@ Result<> Repository::init(const std::string& dir, const InitOptions& options) {
     return write_repo_file(dir, "config", j.dump(2) + "\n", 0600);
 }
 
-Result<Repository> Repository::open(const std::string& dir) {
-    Config config = WM_TRY(read_config(dir));
+Result<Repository> Repository::open(const std::string& dir, const Limits& limits) {
+    Config config = WM_TRY(read_config(dir, limits));
     auto state = std::unique_ptr<State>(new State{dir,
                                                   config,
+                                                  limits,
                                                   KeyedHasher(config.key),
                                                   Chunker(config.chunker, gear_seed(config.key)),
                                                   {},
@@ -121,7 +135,7 @@ Result<std::vector<SnapshotInfo>> Repository::list() {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     std::vector<SnapshotInfo> out;
     for (auto& id : WM_TRY(snapshot_ids(s_->dir))) {
-        Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id));
+        Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id, s_->limits));
         SnapshotInfo info{id, m.parent, m.hostname, m.source, m.time_ns, m.tree.size(), 0, m.tags};
         for (const auto& e : m.tree)
             if (e.type == EntryType::file) info.bytes += e.size;
@@ -135,8 +149,8 @@ Result<std::vector<SnapshotInfo>> Repository::list() {
 Result<DiffResult> Repository::diff(const std::string& a, const std::string& b) {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     std::string id_a = WM_TRY(resolve(a)), id_b = WM_TRY(resolve(b));
-    Manifest ma = WM_TRY(read_manifest(s_->dir, s_->hasher, id_a));
-    Manifest mb = WM_TRY(read_manifest(s_->dir, s_->hasher, id_b));
+    Manifest ma = WM_TRY(read_manifest(s_->dir, s_->hasher, id_a, s_->limits));
+    Manifest mb = WM_TRY(read_manifest(s_->dir, s_->hasher, id_b, s_->limits));
     std::map<std::string, const Entry*> old_entries;
     for (const auto& e : ma.tree)
         old_entries[e.path] = &e;

@@ -21,9 +21,10 @@
 namespace wmrun::snapshot {
 namespace {
 
-// A manifest path must stay below the target: no "", ".", ".." components, no leading "/".
+// A manifest path must stay below the target: no "", ".", ".." components, no leading "/",
+// and no NUL, which would cut the name the syscalls see.
 bool safe_path(const std::string& p) {
-    if (p.empty() || p.front() == '/') return false;
+    if (p.empty() || p.front() == '/' || p.find('\0') != std::string::npos) return false;
     size_t start = 0;
     for (;;) {
         size_t end = p.find('/', start);
@@ -84,10 +85,10 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
                                           const RestoreOptions& options) {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     std::string id = WM_TRY(resolve(snapshot));
-    Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id));
+    Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id, s_->limits));
     for (const auto& e : m.tree)
         if (e.path != "." && !safe_path(e.path))
-            return fail("restore", e.path, "unsafe path in snapshot");
+            return fail("restore", printable(e.path), "unsafe path in snapshot");
 
     WM_CHECK(mkdir_all(target, 0700));
     UniqueFd root = WM_TRY(open_file(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -126,7 +127,7 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
         while (!stack.empty() && stack.back().first != parent)
             stack.pop_back();
         if (stack.empty() && !parent.empty())
-            return fail("restore", e.path, "entry before its directory in snapshot");
+            return fail("restore", printable(e.path), "entry before its directory in snapshot");
         int dirfd = stack.empty() ? root.get() : stack.back().second.get();
         const char* n = name.c_str();
 
@@ -166,7 +167,8 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
                 break;
             case EntryType::hardlink:
                 if (!files.contains(e.link))
-                    return fail("restore", e.path, "hardlink to an unknown file " + e.link);
+                    return fail("restore", printable(e.path),
+                                "hardlink to an unknown file " + printable(e.link));
                 if (::linkat(root.get(), e.link.c_str(), dirfd, n, 0) < 0)
                     return sys_error("link", host_path);
                 ++result.others;

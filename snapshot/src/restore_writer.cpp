@@ -67,11 +67,6 @@ class FileWriters::Worker {
     }
 
   private:
-    struct Pack {
-        UniqueFd fd;
-        std::string name;
-    };
-
     // The length of the range comes from the index, or from the file's extents.
     Result<> write_chunks(int fd, const Entry& e, const std::string& host_path, FileOutcome& out) {
         size_t ext = 0;
@@ -107,25 +102,24 @@ class FileWriters::Worker {
     Result<std::span<const uint8_t>> chunk(const ChunkId& id, const Location* loc,
                                            const std::string& path) {
         if (!loc) return fail("restore " + path, id.hex(), "chunk missing from the index");
-        const Pack* pack = WM_TRY(open_pack(loc->pack));
-        if (buf_.size() < loc->raw_len) buf_.resize(loc->raw_len);
-        WM_CHECK(read_blob_into(pack->fd.get(), *loc, pack->name, stored_, buf_.data()));
+        const PackFile* pack = WM_TRY(pack_of(loc->pack));
+        if (buf_.size() < loc->raw_len) buf_.resize(loc->raw_len);  // at most kMaxChunkSize
+        WM_CHECK(read_blob_into(*pack, *loc, stored_, buf_.data()));
         if (s_.hasher(buf_.data(), loc->raw_len) != id)
             return fail("restore " + path, id.hex(), "chunk does not match its id");
         return std::span<const uint8_t>(buf_.data(), loc->raw_len);
     }
 
-    Result<const Pack*> open_pack(const ChunkId& id) {
+    Result<const PackFile*> pack_of(const ChunkId& id) {
         auto it = packs_.find(id);
         if (it != packs_.end()) return &it->second;
         if (packs_.size() >= kOpenPacks) packs_.clear();  // restores read packs roughly in order
-        std::string name = pack_rel_path(id);
-        UniqueFd fd = WM_TRY(open_file(s_.dir + "/" + name, O_RDONLY | O_CLOEXEC));
-        return &packs_.emplace(id, Pack{std::move(fd), std::move(name)}).first->second;
+        PackFile pack = WM_TRY(open_pack(s_.dir + "/" + pack_rel_path(id)));
+        return &packs_.emplace(id, std::move(pack)).first->second;
     }
 
     const Repository::State& s_;
-    std::map<ChunkId, Pack> packs_;
+    std::map<ChunkId, PackFile> packs_;
     std::vector<uint8_t> buf_, stored_;  // grow to the largest chunk seen, never shrink
 };
 

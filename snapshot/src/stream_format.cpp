@@ -87,7 +87,13 @@ Result<> StreamWriter::finish() {
     return flush();
 }
 
-StreamReader::StreamReader(int fd) : fd_(fd), total_(XXH3_createState()) {
+std::string record_name(const Record& r) {
+    return "byte " + std::to_string(r.offset) + ": record " + std::to_string(r.number) + " (" +
+           printable(r.tag) + ")";
+}
+
+StreamReader::StreamReader(int fd, uint64_t max_record)
+    : fd_(fd), total_(XXH3_createState()), max_record_(max_record) {
     XXH3_128bits_reset(total_);
 }
 
@@ -142,15 +148,25 @@ Result<Record> StreamReader::next() {
     before_end_ = XXH3_128bits_digest(total_);
     Record r;
     r.offset = offset_;
+    r.number = records_ + 1;
     char head[kRecordHead];
     WM_CHECK(read_exact(head, sizeof head, "a record header"));
     const auto* h = reinterpret_cast<const uint8_t*>(head);
     r.tag.assign(head, 4);
     uint64_t len = get_u64(h + 8);
-    if (len > kMaxRecord)
-        return bad(r.offset, "record length " + std::to_string(len) + " out of range");
-    r.payload.resize(size_t(len));
-    WM_CHECK(read_exact(r.payload.data(), r.payload.size(), "a record"));
+    if (len > max_record_)
+        return fail("read stream", record_name(r),
+                    over_limit("a payload of " + std::to_string(len) + " bytes", max_record_,
+                               "--max-stream-record"),
+                    EFBIG);
+    // Grown a piece at a time as the bytes arrive: a record that claims more than the
+    // stream holds costs what was sent, not what was claimed.
+    while (r.payload.size() < len) {
+        size_t have = r.payload.size();
+        size_t piece = size_t(std::min<uint64_t>(len - have, kBufferSize));
+        resize_uninitialized(r.payload, have + piece);
+        WM_CHECK(read_exact(r.payload.data() + have, piece, "a record"));
+    }
     uint8_t sum[16];
     WM_CHECK(read_exact(reinterpret_cast<char*>(sum), sizeof sum, "a record checksum"));
     XXH3_state_t* st = XXH3_createState();
@@ -160,18 +176,22 @@ Result<Record> StreamReader::next() {
     XXH128_hash_t want = XXH3_128bits_digest(st);
     XXH3_freeState(st);
     if (!same_hash(sum, want))
-        return bad(r.offset, "record checksum mismatch: the stream is corrupted");
+        return fail("read stream", record_name(r),
+                    "record checksum mismatch: the stream is corrupted");
     ++records_;
     return r;
 }
 
 Result<> StreamReader::check_end(const Record& end) {
     const auto* p = reinterpret_cast<const uint8_t*>(end.payload.data());
-    if (end.payload.size() != 24) return bad(end.offset, "bad end record");
+    auto bad_end = [&](const std::string& what) {
+        return fail("read stream", record_name(end), what);
+    };
+    if (end.payload.size() != 24) return bad_end("bad end record");
     if (get_u64(p) != records_ - 1)
-        return bad(end.offset, "end record counts " + std::to_string(get_u64(p)) +
-                                   " records, the stream held " + std::to_string(records_ - 1));
-    if (!same_hash(p + 8, before_end_)) return bad(end.offset, "stream checksum mismatch");
+        return bad_end("end record counts " + std::to_string(get_u64(p)) +
+                       " records, the stream held " + std::to_string(records_ - 1));
+    if (!same_hash(p + 8, before_end_)) return bad_end("stream checksum mismatch");
     char extra;
     if (pos_ < buf_.size()) return bad(offset_, "data after the end record");
     ssize_t n;

@@ -10,6 +10,7 @@
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/snapshot/chunk_id.hpp"
+#include "wmrun/snapshot/limits.hpp"
 
 namespace wmrun::snapshot {
 
@@ -17,9 +18,6 @@ inline constexpr std::string_view kStreamMagic = "WMSTRM01";
 inline constexpr uint32_t kStreamVersion = 1;
 inline constexpr size_t kRecordHead = 16;  // tag 4, reserved u32, length u64
 inline constexpr size_t kChunkHead = 40;   // sender id 16, raw checksum 16, raw_len, flags
-// No record is larger: a chunk is at most 64 MiB raw (ChunkerParams::valid), a manifest's
-// compressed JSON far less than this for any volume layer.
-inline constexpr uint64_t kMaxRecord = 1ull << 30;
 
 namespace tag {
 inline constexpr std::string_view head = "HEAD", manifest = "MANI", base = "BASE", chunk = "CHNK",
@@ -55,12 +53,19 @@ struct Record {
     std::string tag;
     std::string payload;
     uint64_t offset = 0;  // of the record's first byte in the stream
+    uint64_t number = 0;  // HEAD is record 1
 };
 
-// Reads records from an fd, checking each one's checksum; errors name the byte offset.
+// "byte 40: record 2 (MANI)", where errors name a record; a tag that is not printable ASCII
+// is escaped.
+std::string record_name(const Record& r);
+
+// Reads records from an fd, checking each one's checksum; errors name the record and its byte
+// offset. A record's length is checked against `max_record` (Limits::max_stream_record) and
+// its payload grows as its bytes arrive, so a stream pays in bytes sent for the memory used.
 class StreamReader {
   public:
-    explicit StreamReader(int fd);
+    explicit StreamReader(int fd, uint64_t max_record = Limits{}.max_stream_record);
     StreamReader(const StreamReader&) = delete;
     StreamReader& operator=(const StreamReader&) = delete;
     ~StreamReader();
@@ -80,6 +85,7 @@ class StreamReader {
     size_t pos_ = 0;  // next unread byte in buf_
     XXH3_state_t* total_;
     XXH128_hash_t before_end_{};
+    uint64_t max_record_;
     uint64_t offset_ = 0, records_ = 0;
 };
 

@@ -3,8 +3,8 @@
 // "Streams").
 #include <fcntl.h>
 #include <unistd.h>
-#include <zstd.h>
 
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -29,12 +29,14 @@ struct Header {
 };
 
 std::unexpected<Error> bad(const Record& r, const std::string& what) {
-    return fail("read stream", "byte " + std::to_string(r.offset), what);
+    return fail("read stream", record_name(r), what);
 }
 
-Result<Header> parse_header(const Record& r) {
-    if (r.tag != tag::head) return bad(r, "expected the header record, found " + r.tag);
-    Json j = WM_TRY(parse_json(r.payload, "stream header"));
+Result<Header> parse_header(const Record& r, const Limits& limits) {
+    if (r.tag != tag::head) return bad(r, "expected the header record");
+    JsonLimits json_limits;
+    json_limits.max_depth = limits.max_json_depth;
+    Json j = WM_TRY(parse_json(r.payload, record_name(r), json_limits));
     try {
         if (j.at("version").get<uint32_t>() != kStreamVersion)
             return bad(r, "unsupported stream version");
@@ -51,15 +53,12 @@ Result<Header> parse_header(const Record& r) {
     }
 }
 
-Result<Manifest> parse_manifest_record(const Record& r) {
-    if (r.tag != tag::manifest) return bad(r, "expected the manifest record, found " + r.tag);
-    unsigned long long len = ZSTD_getFrameContentSize(r.payload.data(), r.payload.size());
-    if (len == ZSTD_CONTENTSIZE_ERROR || len == ZSTD_CONTENTSIZE_UNKNOWN || len > (1ull << 32))
-        return bad(r, "bad manifest frame");
-    std::string text(len, '\0');
-    size_t n = ZSTD_decompress(text.data(), text.size(), r.payload.data(), r.payload.size());
-    if (ZSTD_isError(n) || n != len) return bad(r, "cannot decompress the manifest");
-    return parse_manifest_json(text, "stream manifest");
+Result<Manifest> parse_manifest_record(const Record& r, const Limits& limits) {
+    if (r.tag != tag::manifest) return bad(r, "expected the manifest record");
+    std::string text = WM_TRY(
+        decompress_manifest(r.payload, limits.max_manifest_size, "read stream", record_name(r)));
+    return parse_manifest_json(text, "stream manifest (record " + std::to_string(r.number) + ")",
+                               limits.max_json_depth);
 }
 
 // Our snapshots that are copies of the sender's, by the sender's snapshot id.
@@ -69,7 +68,7 @@ Result<std::unordered_map<std::string, std::string>> copies_of(Repository::State
     for (const auto& id : WM_TRY(snapshot_ids(s.dir))) {
         // The sending repository itself (or a byte copy of it): ids are the same.
         if (sender == s.config.id) out.emplace(id, id);
-        Manifest m = WM_TRY(read_manifest(s.dir, s.hasher, id));
+        Manifest m = WM_TRY(read_manifest(s.dir, s.hasher, id, s.limits));
         if (m.origin_repo == sender) out.emplace(m.origin_snapshot, id);
     }
     return out;
@@ -79,10 +78,10 @@ Result<std::unordered_map<std::string, std::string>> copies_of(Repository::State
 // under our ids, because receive rewrites ids one for one.
 Result<> map_base(Repository::State& s, const Record& r, const std::string& local_base,
                   IdMap& map) {
-    if (r.tag != tag::base) return bad(r, "expected the base record, found " + r.tag);
+    if (r.tag != tag::base) return bad(r, "expected the base record");
     if (r.payload.size() % 16) return bad(r, "bad base record length");
     std::vector<ChunkId> ours;
-    for (const auto& e : WM_TRY(read_manifest(s.dir, s.hasher, local_base)).tree)
+    for (const auto& e : WM_TRY(read_manifest(s.dir, s.hasher, local_base, s.limits)).tree)
         ours.insert(ours.end(), e.chunks.begin(), e.chunks.end());
     if (ours.size() * 16 != r.payload.size())
         return fail("receive", local_base, "the stream's base does not match this snapshot");
@@ -105,6 +104,10 @@ struct Receiver {
     PackSink& sink;
     IdMap map;
     std::unordered_set<ChunkId, ChunkIdHash> queued;
+    // Raw bytes of the chunk being checked: grown to the largest raw_len seen (at most
+    // kMaxChunkSize) and never zero-filled, so pages are touched only by real output.
+    std::unique_ptr<uint8_t[]> raw;
+    size_t raw_size = 0;
 
     // Verifies one chunk record and queues it unless we hold the chunk already.
     Result<> chunk(const Record& r, const Header& h) {
@@ -112,15 +115,19 @@ struct Receiver {
         const auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
         ChunkId sender_id = get_id(p), sum = get_id(p + 16);
         uint32_t raw_len = get_u32(p + 32), flags = get_u32(p + 36);
-        if (raw_len > h.max_chunk || raw_len > (64u << 20) || (flags & ~kFlagZstd))
+        if (raw_len > h.max_chunk || raw_len > kMaxChunkSize || (flags & ~kFlagZstd))
             return bad(r, "bad chunk record");
         std::span<const uint8_t> stored(p + kChunkHead, r.payload.size() - kChunkHead);
         std::string what = "chunk " + sender_id.hex();
-        auto raw = decode_blob(stored, raw_len, flags, what);
-        if (!raw) return bad(r, raw.error().message());
-        if (checksum128(raw->data(), raw->size()) != sum)
+        if (raw_size < raw_len) {
+            raw = std::make_unique_for_overwrite<uint8_t[]>(raw_len);
+            raw_size = raw_len;
+        }
+        if (auto decoded = decode_into(stored, raw_len, flags, what, raw.get()); !decoded)
+            return bad(r, decoded.error().message());
+        if (checksum128(raw.get(), raw_len) != sum)
             return bad(r, what + " does not match its checksum");
-        ChunkId ours = s.hasher(raw->data(), raw->size());
+        ChunkId ours = s.hasher(raw.get(), raw_len);
         auto [it, fresh] = map.try_emplace(sender_id, ours);
         if (!fresh && it->second != ours) return bad(r, what + " sent twice with different data");
         ++result.chunks_received;
@@ -131,11 +138,11 @@ struct Receiver {
 
     Result<Manifest> read(StreamReader& in) {
         WM_CHECK(in.header());
-        Header h = WM_TRY(parse_header(WM_TRY(in.next())));
+        Header h = WM_TRY(parse_header(WM_TRY(in.next()), s.limits));
         result.origin_repo = h.repository;
         result.origin_snapshot = h.snapshot;
         result.base = h.base;
-        Manifest m = WM_TRY(parse_manifest_record(WM_TRY(in.next())));
+        Manifest m = WM_TRY(parse_manifest_record(WM_TRY(in.next()), s.limits));
         std::unordered_map<std::string, std::string> copies;
         if (!h.base.empty() || !m.parent.empty()) copies = WM_TRY(copies_of(s, h.repository));
         Record r = WM_TRY(in.next());
@@ -155,7 +162,7 @@ struct Receiver {
             progress.bytes += r.payload.size() - kChunkHead;
             if (options.progress) options.progress(progress);
         }
-        if (r.tag != tag::end) return bad(r, "unexpected record " + r.tag);
+        if (r.tag != tag::end) return bad(r, "unexpected record");
         WM_CHECK(in.check_end(r));
         if (result.chunks_received != h.chunks)
             return bad(r, "the header announced " + std::to_string(h.chunks) + " chunks");
@@ -166,7 +173,8 @@ struct Receiver {
             for (auto& c : e.chunks) {
                 auto it = map.find(c);
                 if (it == map.end())
-                    return fail("receive " + e.path, c.hex(), "chunk not in the stream or base");
+                    return fail("receive " + printable(e.path), c.hex(),
+                                "chunk not in the stream or base");
                 c = it->second;
             }
         }
@@ -182,22 +190,15 @@ struct Receiver {
 // committed is what was verified, not what was in memory.
 Result<> check_written(Repository::State& s, const std::vector<PackRecord>& packs) {
     for (const auto& p : packs) {
-        std::string path = s.dir + "/" + pack_rel_path(p.pack);
-        UniqueFd fd = WM_TRY(open_file(path, O_RDONLY | O_CLOEXEC));
+        PackFile file = WM_TRY(open_pack(s.dir + "/" + pack_rel_path(p.pack)));
         for (const auto& e : p.entries) {
-            auto raw = WM_TRY(
-                read_blob(fd.get(), {p.pack, e.offset, e.stored_len, e.raw_len, e.flags}, path));
+            auto raw =
+                WM_TRY(read_blob(file, {p.pack, e.offset, e.stored_len, e.raw_len, e.flags}));
             if (s.hasher(raw.data(), raw.size()) != e.id)
-                return fail("receive", path, "chunk " + e.id.hex() + " reads back damaged");
+                return fail("receive", file.name, "chunk " + e.id.hex() + " reads back damaged");
         }
     }
     return {};
-}
-
-void remove_packs(const std::string& repo, const std::vector<PackRecord>& packs) {
-    // Unindexed packs holding only chunks the index lacked: nothing else refers to them.
-    for (const auto& p : packs)
-        ::unlink((repo + "/" + pack_rel_path(p.pack)).c_str());
 }
 
 }  // namespace
@@ -207,15 +208,19 @@ Result<ReceiveResult> receive_snapshot(Repository& repo, int fd, const ReceiveOp
     auto lock = WM_TRY(RepoLock::take(s.lock_fd.get(), false, s.dir));
     s.index = WM_TRY(Index::load(s.dir));
     ReceiveResult result;
-    StreamReader in(fd);
+    StreamReader in(fd, s.limits.max_stream_record);
     PackSink sink(s.dir, s.config.compression_level, s.config.pack_size, 1);
     Receiver rx{s, options, result, sink, {}, {}};
     auto manifest = rx.read(in);
     result.bytes_read = in.bytes();
+    // The id map may have rewritten the parent and added the origin: the text is checked
+    // against the limit again, before anything is committed.
+    Result<std::string> text = manifest ? manifest_text(*manifest, s.limits)
+                                        : Result<std::string>(std::unexpected(manifest.error()));
     auto packs = sink.finish();
-    if (!manifest || !packs) {
+    if (!text || !packs) {
         if (packs) remove_packs(s.dir, *packs);
-        return std::unexpected(!manifest ? manifest.error() : packs.error());
+        return std::unexpected(!text ? text.error() : packs.error());
     }
     result.bytes_added = sink.bytes_added();
     if (auto checked = check_written(s, *packs); !checked) {
@@ -228,7 +233,7 @@ Result<ReceiveResult> receive_snapshot(Repository& repo, int fd, const ReceiveOp
         for (const auto& p : *packs)
             s.index.add(p);
     }
-    result.id = WM_TRY(write_manifest(s.dir, s.hasher, *manifest));
+    result.id = WM_TRY(write_manifest(s.dir, s.hasher, *text));
     return result;
 }
 

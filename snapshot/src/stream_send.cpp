@@ -39,13 +39,13 @@ Result<SendResult> send_snapshot(Repository& repo, const std::string& snapshot, 
     s.index = WM_TRY(Index::load(s.dir));  // creates since open() added index files
     SendResult result;
     result.snapshot = WM_TRY(repo.resolve(snapshot));
-    Manifest m = WM_TRY(read_manifest(s.dir, s.hasher, result.snapshot));
+    Manifest m = WM_TRY(read_manifest(s.dir, s.hasher, result.snapshot, s.limits));
 
     std::vector<ChunkId> base_chunks;
     std::unordered_set<ChunkId, ChunkIdHash> skip;
     if (!options.since.empty()) {
         result.base = WM_TRY(repo.resolve(options.since));
-        for (const auto& e : WM_TRY(read_manifest(s.dir, s.hasher, result.base)).tree)
+        for (const auto& e : WM_TRY(read_manifest(s.dir, s.hasher, result.base, s.limits)).tree)
             base_chunks.insert(base_chunks.end(), e.chunks.begin(), e.chunks.end());
         skip.insert(base_chunks.begin(), base_chunks.end());
     }
@@ -101,20 +101,20 @@ Result<SendResult> send_snapshot(Repository& repo, const std::string& snapshot, 
         WM_CHECK(out.record(tag::base, ids));
     }
 
-    std::map<ChunkId, UniqueFd> packs;
+    std::map<ChunkId, PackFile> packs;
     Progress progress{0, todo.size(), 0, stored_total};
     std::vector<uint8_t> stored;
     for (const auto& p : todo) {
-        std::string pack_path = s.dir + "/" + pack_rel_path(p.loc->pack);
         auto it = packs.find(p.loc->pack);
         if (it == packs.end()) {
             if (packs.size() >= 64) packs.clear();
-            it = packs.emplace(p.loc->pack, WM_TRY(open_file(pack_path, O_RDONLY | O_CLOEXEC)))
+            it = packs
+                     .emplace(p.loc->pack,
+                              WM_TRY(open_pack(s.dir + "/" + pack_rel_path(p.loc->pack))))
                      .first;
         }
-        stored.resize(p.loc->stored_len);
-        WM_CHECK(
-            pread_all(it->second.get(), stored.data(), stored.size(), p.loc->offset, pack_path));
+        const std::string& pack_path = it->second.name;
+        WM_CHECK(read_stored(it->second, *p.loc, stored));
         auto raw = WM_TRY(decode_blob(stored, p.loc->raw_len, p.loc->flags, pack_path));
         if (s.hasher(raw.data(), raw.size()) != p.id)
             return fail("send " + *p.path, pack_path,

@@ -29,17 +29,17 @@ Result<VerifyResult> Repository::verify(const ProgressFn& progress) {
     for (const auto& [pack, chunks] : by_pack) {
         std::string path = s_->dir + "/" + pack_rel_path(pack);
         ++v.packs;
-        bool pack_ok = on_disk.contains(pack);
+        auto file = open_pack(path);
+        bool pack_ok = on_disk.contains(pack) && file;
         if (pack_ok) {
-            auto contents = read_pack(path, true);
+            auto contents = read_pack(*file, true);
             pack_ok = contents && contents->checksum_ok;
         }
-        auto fd = open_file(path, O_RDONLY | O_CLOEXEC);
         for (const auto& [id, loc] : chunks) {
             ++v.chunks;
             bool ok = false;
-            if (fd) {
-                auto data = read_blob(fd->get(), *loc, path);
+            if (file) {
+                auto data = read_blob(*file, *loc);
                 ok = data && s_->hasher(data->data(), data->size()) == id;
             }
             ++prog.items;
@@ -56,7 +56,7 @@ Result<VerifyResult> Repository::verify(const ProgressFn& progress) {
 
     std::set<std::string> missing;
     for (const auto& snap : WM_TRY(snapshot_ids(s_->dir))) {
-        Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, snap));
+        Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, snap, s_->limits));
         std::set<std::string> damaged_paths;
         for (const auto& e : m.tree) {
             bool damaged = false;

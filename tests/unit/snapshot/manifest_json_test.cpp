@@ -132,9 +132,14 @@ Manifest random_manifest(std::mt19937_64& rng) {
         if (e.type == EntryType::chr || e.type == EntryType::blk)
             e.rdev_major = uint32_t(rng() % 300), e.rdev_minor = uint32_t(rng() % 300);
         if (e.type == EntryType::file) {
-            e.size = rng();
-            for (size_t k = rng() % 4; k > 0; --k) {
-                e.extents.emplace_back(rng(), rng());
+            // Extents in order, apart and inside the file, as the reader requires.
+            e.size = rng() >> 1;
+            uint64_t end = 0;
+            for (size_t k = rng() % 4; k > 0 && end < e.size; --k) {
+                uint64_t off = end + rng() % (e.size - end);
+                uint64_t len = rng() % (e.size - off + 1);
+                e.extents.emplace_back(off, len);
+                end = off + len;
                 ChunkId id;
                 for (auto& b : id.bytes)
                     b = uint8_t(rng());

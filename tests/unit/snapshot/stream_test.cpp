@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "repo_fixture.hpp"
+#include "stream_fixture.hpp"
 #include "wmrun/snapshot/stream.hpp"
 
 using namespace wmrun::snapshot;
@@ -44,38 +45,6 @@ std::string send_to_string(Repository& repo, const std::string& id, const std::s
     REQUIRE(data);
     CHECK(sent->bytes_written == data->size());
     return *data;
-}
-
-Result<ReceiveResult> receive_string(Repository& repo, const std::string& stream) {
-    TempDir t;
-    std::string path = t / "stream";
-    REQUIRE(wmrun::write_file_atomic(path, stream));
-    int fd = ::open(path.c_str(), O_RDONLY);
-    REQUIRE(fd >= 0);
-    auto r = receive_snapshot(repo, fd);
-    ::close(fd);
-    return r;
-}
-
-size_t count_files(const std::string& dir) {
-    size_t n = 0;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
-        n += e.is_regular_file();
-    return n;
-}
-
-// The repository is exactly as before: same snapshots, no new packs or index files, nothing
-// left in tmp/, and verify passes.
-void require_unchanged(Repository& repo, size_t snapshots, size_t packs, size_t indexes) {
-    auto listed = repo.list();
-    REQUIRE(listed);
-    CHECK(listed->size() == snapshots);
-    CHECK(count_files(repo.dir() + "/packs") == packs);
-    CHECK(count_files(repo.dir() + "/index") == indexes);
-    CHECK(count_files(repo.dir() + "/tmp") == 0);
-    auto v = repo.verify();
-    REQUIRE(v);
-    CHECK(v->ok());
 }
 
 struct Pair {

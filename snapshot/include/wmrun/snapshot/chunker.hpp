@@ -12,6 +12,9 @@
 
 namespace wmrun::snapshot {
 
+// The largest chunk of any repository: readers refuse a longer length before allocating for it.
+inline constexpr uint32_t kMaxChunkSize = 64u << 20;
+
 struct ChunkerParams {
     uint32_t min_size = 64 * 1024;
     uint32_t avg_size = 256 * 1024;  // a power of two

@@ -9,6 +9,7 @@
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/snapshot/chunker.hpp"
+#include "wmrun/snapshot/limits.hpp"
 #include "wmrun/snapshot/progress.hpp"
 
 namespace wmrun::snapshot {
@@ -95,7 +96,9 @@ struct PruneResult {
 class Repository {
   public:
     static Result<> init(const std::string& dir, const InitOptions& options = {});
-    static Result<Repository> open(const std::string& dir);
+    // Every later read of the repository (config, index, packs, manifests, received streams)
+    // is held to `limits`.
+    static Result<Repository> open(const std::string& dir, const Limits& limits = {});
 
     Repository(Repository&&) noexcept;
     Repository& operator=(Repository&&) noexcept;
