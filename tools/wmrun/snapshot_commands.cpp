@@ -87,6 +87,13 @@ void print_json(const Json& j) {
     print(j.dump() + "\n");
 }
 
+// What every command that reads a repository or a stream accepts from it (--max-* flags).
+snapshot::Limits limits;
+
+Result<snapshot::Repository> open_repo(const std::string& dir) {
+    return snapshot::Repository::open(dir, limits);
+}
+
 struct CreateArgs {
     std::string repo, source, parent;
     std::vector<std::string> tags;
@@ -109,7 +116,7 @@ Result<std::string> latest_of(snapshot::Repository& repo, const std::string& sou
 }
 
 Result<int> create(const runtime::GlobalOptions& g, const CreateArgs& a) {
-    auto repo = WM_TRY(snapshot::Repository::open(a.repo));
+    auto repo = WM_TRY(open_repo(a.repo));
     snapshot::CreateOptions opt;
     opt.parent = a.parent;
     opt.tags = a.tags;
@@ -181,7 +188,7 @@ Result<int> create(const runtime::GlobalOptions& g, const CreateArgs& a) {
 }
 
 Result<int> list(const std::string& dir, bool json) {
-    auto repo = WM_TRY(snapshot::Repository::open(dir));
+    auto repo = WM_TRY(open_repo(dir));
     auto snaps = WM_TRY(repo.list());
     if (json) {
         Json arr = Json::array();
@@ -206,7 +213,7 @@ Result<int> list(const std::string& dir, bool json) {
 }
 
 Result<int> diff(const std::string& dir, const std::string& a, const std::string& b) {
-    auto repo = WM_TRY(snapshot::Repository::open(dir));
+    auto repo = WM_TRY(open_repo(dir));
     auto d = WM_TRY(repo.diff(a, b));
     for (const auto& p : d.added)
         print("+ " + p + "\n");
@@ -235,7 +242,7 @@ bool restores_into_container(const runtime::GlobalOptions& g, const RestoreArgs&
 // Everything restorable is restored; damaged files are listed and make the exit status 1.
 // Into a container, a damaged file fails the restore before its volume layer is touched.
 Result<int> restore(const runtime::GlobalOptions& g, const RestoreArgs& a) {
-    auto repo = WM_TRY(snapshot::Repository::open(a.repo));
+    auto repo = WM_TRY(open_repo(a.repo));
     auto start = Clock::now();
     snapshot::RestoreResult r;
     if (restores_into_container(g, a)) {
@@ -269,7 +276,7 @@ Result<int> restore(const runtime::GlobalOptions& g, const RestoreArgs& a) {
 // The report goes to stdout; a damaged repository is also an error, so the exit status and
 // the one line on stderr say so to scripts that read neither.
 Result<int> verify(const std::string& dir, bool json) {
-    auto repo = WM_TRY(snapshot::Repository::open(dir));
+    auto repo = WM_TRY(open_repo(dir));
     auto start = Clock::now();
     snapshot::VerifyResult v;
     {
@@ -314,7 +321,7 @@ Result<int> verify(const std::string& dir, bool json) {
 }
 
 Result<int> prune(const std::string& dir, bool json) {
-    auto repo = WM_TRY(snapshot::Repository::open(dir));
+    auto repo = WM_TRY(open_repo(dir));
     auto start = Clock::now();
     snapshot::PruneResult pr;
     {
@@ -343,7 +350,7 @@ struct SendArgs {
 Result<int> send(const SendArgs& a) {
     if (::isatty(1) == 1)
         return fail("send", "stdout", "refusing to write a stream to a terminal; redirect it");
-    auto repo = WM_TRY(snapshot::Repository::open(a.repo));
+    auto repo = WM_TRY(open_repo(a.repo));
     auto start = Clock::now();
     snapshot::SendResult r;
     {
@@ -371,7 +378,7 @@ struct ReceiveArgs {
 };
 
 Result<int> receive(const ReceiveArgs& a) {
-    auto repo = WM_TRY(snapshot::Repository::open(a.repo));
+    auto repo = WM_TRY(open_repo(a.repo));
     auto start = Clock::now();
     snapshot::ReceiveResult r;
     {
@@ -407,6 +414,26 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     auto json_flag = [](CLI::App* sub, bool& flag) {
         sub->add_flag("--json", flag, "print a JSON summary");
     };
+    // Everything read from a repository or stream may be hostile: what it may claim is bounded.
+    // Sizes take binary suffixes: 64M, 64MiB, 1G.
+    auto size_option = [](CLI::App* sub, const std::string& name, std::uint64_t& value,
+                          std::uint64_t min, const std::string& help) {
+        sub->add_option(name, value, help)
+            ->transform(CLI::AsSizeValue(false).description(""))
+            ->check(CLI::Range(min, std::uint64_t(1) << 40).description(""))
+            ->type_name("SIZE")
+            ->default_str(std::to_string(value >> 20) + "MiB");
+    };
+    auto limit_options = [size_option](CLI::App* sub) {
+        size_option(sub, "--max-manifest-size", limits.max_manifest_size, 1 << 10,
+                    "largest snapshot manifest to read or write, uncompressed (an entry takes "
+                    "about 250 bytes), 1KiB to 1TiB");
+        sub->add_option("--max-json-depth", limits.max_json_depth,
+                        "deepest nesting of JSON read from the repository or stream, 5 to 1000")
+            ->check(CLI::Range(5, 1000).description(""))
+            ->type_name("N")
+            ->capture_default_str();
+    };
 
     static std::string init_repo;
     static snapshot::InitOptions init_opt;
@@ -428,6 +455,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
                           "are read) or a directory",
                           [&ctx] { return create(ctx.global, cr); });
     repo_option(c, cr.repo);
+    limit_options(c);
     c->add_option("source", cr.source, "container id, or directory to snapshot")->required();
     c->add_option("--parent", cr.parent,
                   "snapshot id (or prefix) to compare file metadata with; a container's "
@@ -441,6 +469,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
                            [] { return list(ls_repo, ls_json); });
     ls->alias("ls");
     repo_option(ls, ls_repo);
+    limit_options(ls);
     ls->add_flag("--json", ls_json, "print JSON");
 
     static std::string diff_repo, diff_a, diff_b;
@@ -448,6 +477,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
                           "list paths added (+), removed (-) and changed (M) from A to B",
                           [] { return diff(diff_repo, diff_a, diff_b); });
     repo_option(d, diff_repo);
+    limit_options(d);
     d->add_option("A", diff_a, "older snapshot id or prefix")->required();
     d->add_option("B", diff_b, "newer snapshot id or prefix")->required();
 
@@ -457,6 +487,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
                           "layer of a stopped container",
                           [&ctx] { return restore(ctx.global, rs); });
     repo_option(r, rs.repo);
+    limit_options(r);
     r->add_option("ID", rs.id, "snapshot id or prefix")->required();
     r->add_option("TARGET", rs.target,
                   "directory to restore into, or the id of a stopped container")
@@ -471,6 +502,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     auto* v = add_command(*group, ctx, "verify", "check every pack and chunk",
                           [] { return verify(vf_repo, vf_json); });
     repo_option(v, vf_repo);
+    limit_options(v);
     json_flag(v, vf_json);
 
     static std::string fg_repo;
@@ -478,12 +510,13 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     auto* f = add_command(*group, ctx, "forget",
                           "delete all but the newest snapshots; prune frees their data",
                           []() -> Result<int> {
-                              auto repo = WM_TRY(snapshot::Repository::open(fg_repo));
+                              auto repo = WM_TRY(open_repo(fg_repo));
                               for (const auto& id : WM_TRY(repo.forget(keep_last)))
                                   print("forgot " + id + "\n");
                               return 0;
                           });
     repo_option(f, fg_repo);
+    limit_options(f);
     f->add_option("--keep-last", keep_last, "how many snapshots to keep")->required();
 
     static std::string pr_repo;
@@ -491,12 +524,14 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     auto* p = add_command(*group, ctx, "prune", "delete data no snapshot uses",
                           [] { return prune(pr_repo, pr_json); });
     repo_option(p, pr_repo);
+    limit_options(p);
     json_flag(p, pr_json);
 
     static SendArgs sd;
     auto* s = add_command(*group, ctx, "send", "write a snapshot as a stream to stdout",
                           [] { return send(sd); });
     repo_option(s, sd.repo);
+    limit_options(s);
     s->add_option("ID", sd.id, "snapshot id or prefix")->required();
     s->add_option("--since", sd.since,
                   "base snapshot the receiver holds: only chunks it lacks are sent");
@@ -506,6 +541,10 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     auto* rv = add_command(*group, ctx, "receive", "store a snapshot stream read from stdin",
                            [] { return receive(rc); });
     repo_option(rv, rc.repo);
+    limit_options(rv);
+    size_option(rv, "--max-stream-record", limits.max_stream_record, 1 << 20,
+                "largest stream record to accept (a chunk record is at most 64 MiB), 1MiB "
+                "to 1TiB");
     json_flag(rv, rc.json);
 }
 
