@@ -2,9 +2,22 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstring>
 
 namespace wmrun {
+
+std::string errno_text(int err) {
+    // strerrordesc_np: the description in English whatever the locale, as Go's table is.
+    const char* desc = ::strerrordesc_np(err);
+    if (desc == nullptr || *desc == '\0') return fmt::format("errno {}", err);
+    std::string text = desc;
+    // Go's mkerrors.sh: "Bad -> bad, but STREAM -> STREAM".
+    if (text.size() > 1 && std::isupper(static_cast<unsigned char>(text[0])) &&
+        std::islower(static_cast<unsigned char>(text[1])))
+        text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    return text;
+}
 
 std::string Error::message() const {
     std::string out = op;
@@ -15,7 +28,7 @@ std::string Error::message() const {
     };
     add(path);
     // A detail says more than the errno it came with; the errno text is for syscall failures.
-    add(detail.empty() && err != 0 ? std::string(std::strerror(err)) : detail);
+    add(detail.empty() && err != 0 ? errno_text(err) : detail);
     // Paths, ids and quoted values come from configs, images and streams: a line break or an
     // escape sequence in one must not split the printed line or forge another.
     std::string escaped;

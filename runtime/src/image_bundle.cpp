@@ -179,7 +179,7 @@ struct Prepared {
 Result<Prepared> prepare(const GlobalOptions& g, const std::string& id, const ImageOptions& img) {
     WM_CHECK(validate_id(id));
     if (path_exists(StateStore(g.root).dir(id)))
-        return fail("create container", id, "container already exists");
+        return fail("create container", id, "container with given ID already exists");
     std::string root = std::filesystem::absolute(img.store).lexically_normal().string();
     auto store = WM_TRY(overlay::Store::open(root, whiteout_mode(g.rootless)));
     std::string dir = store.container_dir(id);

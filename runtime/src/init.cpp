@@ -290,7 +290,7 @@ void container_init(const InitArgs& args) {
         ::_exit(1);
     }
     if (::write(fd, "0", 1) != 1) {
-        std::fprintf(stderr, "wmrun: init: write exec fifo: %s\n", std::strerror(errno));
+        std::fprintf(stderr, "wmrun: init: write exec fifo: %s\n", errno_text(errno).c_str());
         ::_exit(1);
     }
     ::close(fd);
@@ -309,7 +309,7 @@ void container_init(const InitArgs& args) {
     auto env = process_env(a);
     auto envp = c_strings(env);
     ::execve(exe->c_str(), argv.data(), envp.data());
-    std::fprintf(stderr, "wmrun: exec %s: %s\n", exe->c_str(), std::strerror(errno));
+    std::fprintf(stderr, "wmrun: exec \"%s\": %s\n", exe->c_str(), errno_text(errno).c_str());
     ::_exit(127);
 }
 

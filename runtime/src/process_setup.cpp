@@ -103,9 +103,17 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
 }
 
 Result<std::string> find_executable(const Process& p) {
+    // Worded as Go's exec.LookPath, which runc calls: clients match these words (docker and
+    // podman turn "executable file not found" and "no such file or directory" into exit 127).
     const std::string& prog = p.args.at(0);
+    std::string quoted = "\"" + prog + "\"";
     if (prog.find('/') != std::string::npos) {
-        if (!is_executable_file(prog)) return sys_error("exec", prog, errno ? errno : EACCES);
+        struct stat st {};
+        if (::stat(prog.c_str(), &st) < 0) {
+            int e = errno;
+            return fail("exec", quoted, "stat " + prog + ": " + errno_text(e), e);
+        }
+        if (!is_executable_file(prog)) return sys_error("exec", quoted, EACCES);
         return prog;
     }
     std::string path = env_value(p.env, "PATH");
@@ -119,7 +127,7 @@ Result<std::string> find_executable(const Process& p) {
         std::string candidate = (dir.empty() ? "." : dir) + "/" + prog;
         if (is_executable_file(candidate)) return candidate;
     }
-    return fail("exec", prog, "executable file not found in $PATH", ENOENT);
+    return fail("exec", quoted, "executable file not found in $PATH", ENOENT);
 }
 
 Result<> apply_rlimits(const Process& p) {
@@ -269,7 +277,7 @@ Result<> apply_identity(const Process& p) {
             if (cap_set_ambient(static_cast<cap_value_t>(cap), CAP_SET) < 0)
                 log::debug(fmt::format("raise ambient capability {}: {}",
                                        cap_to_name(static_cast<cap_value_t>(cap)),
-                                       std::strerror(errno)));
+                                       errno_text(errno)));
         }
     }
     if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -70,7 +70,7 @@ Result<UniqueFd> new_filesystem(const std::string& type, const std::string& sour
         if (::fsconfig(fs.get(), cmd, key, value, aux) < 0) {
             int e = errno;
             std::string why = fs_context_messages(fs.get());
-            why = why.empty() ? std::strerror(e) : why + " (" + std::strerror(e) + ")";
+            why = why.empty() ? errno_text(e) : why + " (" + errno_text(e) + ")";
             std::string what = std::string("mount ") + type + (key ? std::string(" ") + key : "");
             return fail(what, shown, why, e);
         }

@@ -130,7 +130,7 @@ Result<ContainerLock> StateStore::create(const std::string& id) {
     WM_CHECK(validate_id(id));
     auto root = WM_TRY(open_root(true));
     if (::mkdirat(root.get(), id.c_str(), 0711) < 0) {
-        if (errno == EEXIST) return fail("create container", id, "container already exists");
+        if (errno == EEXIST) return fail("create container", id, "container with given ID already exists");
         return sys_error("mkdir", dir(id));
     }
     auto dirfd = WM_TRY(open_owned(root.get(), id, dir(id), O_PATH | O_DIRECTORY, true));

@@ -142,7 +142,7 @@ def test_state_written_by_someone_else_is_refused(runtime, tmp_path, what):
         elsewhere = tmp_path / "elsewhere.json"
         state.rename(elsewhere)
         state.symlink_to(elsewhere)
-        why = "Too many levels of symbolic links"
+        why = "too many levels of symbolic links"
     res = runtime.run(["delete", "web"], check=False)
     assert res.returncode != 0 and why in res.stderr, res.stderr
     assert not marker.exists()

@@ -16,8 +16,9 @@ using Action = std::function<Result<int>()>;
 
 struct Context {
     runtime::GlobalOptions global;
-    Action action;        // set by the chosen subcommand's callback
-    std::string command;  // its name, for the error line
+    Action action;           // set by the chosen subcommand's callback
+    std::string command;     // its name, for the error line
+    int failure_status = 1;  // the exit status when the action fails (exec: 255, as runc)
 };
 
 void add_lifecycle_commands(CLI::App& app, Context& ctx);  // create start run delete kill

@@ -11,6 +11,9 @@ void add_exec_command(CLI::App& app, Context& ctx) {
     static CLI::App* cmd = nullptr;
     cmd = add_command(app, ctx, "exec", "run a process in a running container",
                       [&ctx]() -> Result<int> {
+                          // runc exits 255 when exec itself fails, so that a caller tells
+                          // that apart from the exit status of the process it ran.
+                          ctx.failure_status = 255;
                           if (!process_file.empty())
                               o.process = WM_TRY(read_json_file(process_file));
                           if (!sub_cgroup.empty())

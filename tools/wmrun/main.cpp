@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
     }
     auto format = log_format == "json" ? log::Format::json : log::Format::text;
     if (!log::init(log_path, format, debug)) {
-        std::fprintf(stderr, "wmrun: open log: %s: %s\n", log_path.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "wmrun: open log: %s: %s\n", log_path.c_str(),
+                     errno_text(errno).c_str());
         return 1;
     }
     ctx.global.rootless = rootless == "true" || (rootless == "auto" && ::geteuid() != 0);
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
         if (log::to_file() || format == log::Format::json) log::error(line);
         if (log::to_file() || format == log::Format::text)
             std::fprintf(stderr, "wmrun: %s\n", line.c_str());
-        return 1;
+        return ctx.failure_status;
     }
     return *result;
 }

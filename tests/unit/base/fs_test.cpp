@@ -35,7 +35,7 @@ TEST_CASE("read errors carry the operation, the path and errno") {
     auto r = read_file("/nonexistent/wmrun/file");
     REQUIRE_FALSE(r);
     CHECK(r.error().err == ENOENT);
-    CHECK(r.error().message() == "open: /nonexistent/wmrun/file: No such file or directory");
+    CHECK(r.error().message() == "open: /nonexistent/wmrun/file: no such file or directory");
 }
 
 TEST_CASE("parse_json names the file and the position of a syntax error") {

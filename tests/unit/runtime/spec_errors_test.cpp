@@ -384,7 +384,7 @@ TEST_CASE("load_spec names config.json in its errors") {
     std::string config = (dir.path / "config.json").string();
     auto missing = load_spec(dir.path.string());
     REQUIRE_FALSE(missing);
-    CHECK(missing.error().message() == "open: " + config + ": No such file or directory");
+    CHECK(missing.error().message() == "open: " + config + ": no such file or directory");
 
     std::ofstream(config) << "{\"ociVersion\": ";
     auto malformed = load_spec(dir.path.string());

@@ -14,9 +14,16 @@ struct Error {
     int err = 0;         // errno, or 0 when `detail` explains the failure
     std::string detail;  // the reason when there is no errno
 
-    // "<op>: <path>: <strerror(err) or detail>", skipping empty parts.
+    // "<op>: <path>: <errno_text(err) or detail>", skipping empty parts.
     std::string message() const;
 };
+
+// The text of an errno as Go prints it, and so as runc does: C's English description with its
+// first letter lower-cased unless the second is a capital too ("no such file or directory",
+// "permission denied", but "RPC version wrong"); "errno N" for a number C has no text for.
+// Clients match these words in the runtime's errors: docker and podman exit 127 only when a
+// failed start says "no such file or directory" or "executable file not found".
+std::string errno_text(int err);
 
 template <class T = void>
 using Result = std::expected<T, Error>;
