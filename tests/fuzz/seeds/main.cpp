@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     must(wmrun::remove_all(out.dir()), "remove");
     runtime_seeds(out);
     overlay_seeds(out);
+    snapshot_seeds(out);
     must(wmrun::remove_all(out.dir() + "/work"), "remove");
     return 0;
 }

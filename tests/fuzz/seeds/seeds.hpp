@@ -1,6 +1,6 @@
 // fuzz-seeds: writes each target's seed corpus and regression inputs, made by the project's own
-// writers (wmrun spec's default config, the state store, LayoutBuilder), so that nothing binary
-// is kept in the repository.
+// writers (wmrun spec's default config, the state store, LayoutBuilder, the snapshot writer and
+// send), so that nothing binary is kept in the repository.
 #pragma once
 
 #include <cstdio>
@@ -40,5 +40,6 @@ T must(Result<T> r, const char* what) {
 
 void runtime_seeds(const Out& out);
 void overlay_seeds(const Out& out);
+void snapshot_seeds(const Out& out);
 
 }  // namespace wmrun::fuzz::seeds
