@@ -152,11 +152,13 @@ Result<std::string> setup(InitArgs& a, OrderedJson& state,
     std::string exe = WM_TRY(find_executable(proc));
     std::optional<SeccompProgram> filter;
     if (lnx.seccomp) filter = WM_TRY(compile_seccomp(*lnx.seccomp));
+    // For the exec fifo, which is opened after the capabilities to make one are gone; and
+    // before any filter, which may deny fsopen and open_tree (docker's and our default
+    // profiles do, and without noNewPrivileges the filter is loaded right below).
+    fifo_proc = WM_TRY(Procfs::open(Procfs::View::pids_only));
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while still root.
     if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(a.sync_fd, *filter));
     WM_CHECK(apply_exec_label(proc));
-    // For the exec fifo, which is opened after the capabilities to make one are gone.
-    fifo_proc = WM_TRY(Procfs::open(Procfs::View::pids_only));
     WM_CHECK(apply_identity(proc));
     if (filter && proc.no_new_privileges) {
         // A notify listener must reach `wmrun create` over the sync socket, which is gone
