@@ -19,6 +19,7 @@
 #include "cgroup_setup.hpp"
 #include "launch.hpp"
 #include "process_setup.hpp"
+#include "procfs.hpp"
 #include "security_label.hpp"
 #include "seccomp.hpp"
 #include "supervise.hpp"
@@ -77,6 +78,19 @@ Result<Process> exec_process(const Spec& spec, const ExecOptions& o) {
     return std::move(*parsed->process);
 }
 
+// The root of a container that shares our mount namespace: the init's, through its /proc entry
+// (a magic link, followed on purpose), taken while its pidfd shows it alive, so that the pid is
+// not a reused one.
+Result<UniqueFd> init_root(int init_pidfd, pid_t pid) {
+    auto proc = WM_TRY(Procfs::open_host());
+    auto dir = WM_TRY(proc.open_file(std::to_string(pid), O_PATH | O_DIRECTORY));
+    UniqueFd root(::openat(dir.get(), "root", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return sys_error("open", "/proc/" + std::to_string(pid) + "/root");
+    if (sys::pidfd_send_signal(init_pidfd, 0, nullptr, 0) < 0)
+        return sys_error("container init", std::to_string(pid));
+    return root;
+}
+
 std::uint64_t namespace_flags(const Linux& l) {
     std::uint64_t flags = 0;
     for (const auto& ns : l.namespaces)
@@ -95,8 +109,12 @@ bool forks_into_namespaces(std::uint64_t ns_flags) {
 // the container's root and cwd (setns of a mount namespace moves both there) and no fd but its
 // sockets: a container with CAP_SYS_PTRACE that watches /proc/<pid>/{root,cwd,fd} finds
 // nothing of the host's (tests/integration/test_proc_escape.py).
-[[noreturn]] void exec_child(int sync_fd, int init_pidfd, std::uint64_t ns_flags, const Spec& spec,
-                             const Process& proc, int console_fd, unsigned preserve_fds) {
+//
+// `root_fd` (or -1): the container's root when it shares our mount namespace (a chroot), entered
+// right after the namespaces, before the fork, for the same reason.
+[[noreturn]] void exec_child(int sync_fd, int init_pidfd, int root_fd, std::uint64_t ns_flags,
+                             const Spec& spec, const Process& proc, int console_fd,
+                             unsigned preserve_fds) {
     // Still on the host's side, and invisible to the container; a failure is reported below.
     auto oom = set_oom_score_adj(proc, "self");
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -105,12 +123,16 @@ bool forks_into_namespaces(std::uint64_t ns_flags) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     // Before any step inside the container, and above all before chdir: a host directory fd
     // that reached this process must not be there to be resolved (CVE-2024-21626 class).
-    close_fds_except(3 + preserve_fds, {sync_fd, init_pidfd, console_fd});
+    close_fds_except(3 + preserve_fds, {sync_fd, init_pidfd, console_fd, root_fd});
     auto step = [&]() -> Result<std::string> {
         WM_CHECK(oom);
         if (ns_flags != 0 && ::setns(init_pidfd, static_cast<int>(ns_flags)) < 0)
             return sys_error("setns", "container namespaces");
         ::close(init_pidfd);
+        if (root_fd >= 0) {
+            if (::fchdir(root_fd) < 0 || ::chroot(".") < 0) return sys_error("chroot", "rootfs");
+            ::close(root_fd);
+        }
         if (forks_into_namespaces(ns_flags))
             WM_CHECK(fork_sibling_and_exit(sync_fd, "exec process"));
         // Nothing of the container's runs before the parent has placed us in every cgroup
@@ -169,6 +191,9 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     Process proc = WM_TRY(exec_process(spec, o));
     WM_CHECK(check_security_labels(proc, ""));
     auto init = WM_TRY(open_process(state.pid, state.start_time));
+    UniqueFd container_root;
+    if (!spec.linux_->has_namespace(NamespaceType::mount))
+        container_root = WM_TRY(init_root(init.get(), state.pid));
 
     UniqueFd console, console_peer;
     if (proc.terminal) {
@@ -206,8 +231,8 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     ca.exit_signal = SIGCHLD;
     long pid = sys::clone3(&ca, sizeof ca);
     if (pid == 0)
-        exec_child(child_sock.get(), init.get(), ns_flags, spec, proc, console ? console.get() : -1,
-                   o.preserve_fds);
+        exec_child(child_sock.get(), init.get(), container_root ? container_root.get() : -1,
+                   ns_flags, spec, proc, console ? console.get() : -1, o.preserve_fds);
     if (pid < 0) return sys_error("clone3", o.id);
     UniqueFd child(pidfd);
     child_sock.reset();

@@ -12,6 +12,7 @@
 
 #include "process_setup.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/log.hpp"
 #include "wmrun/base/syscall.hpp"
 
 namespace wmrun::runtime {
@@ -76,6 +77,14 @@ Result<> run_hooks(const std::vector<Hook>& hooks, const OrderedJson& state, con
     for (std::size_t i = 0; i < hooks.size(); ++i)
         WM_CHECK(run_hook(hooks[i], text, stage, i));
     return {};
+}
+
+void run_hooks_logging_failures(const std::vector<Hook>& hooks, const OrderedJson& state,
+                                const char* stage) {
+    std::string text = state.dump();
+    for (std::size_t i = 0; i < hooks.size(); ++i) {
+        if (auto r = run_hook(hooks[i], text, stage, i); !r) log::warn(r.error().message());
+    }
 }
 
 }  // namespace wmrun::runtime

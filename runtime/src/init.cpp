@@ -98,14 +98,15 @@ Result<> enter_joined_user_namespace(InitArgs& a) {
 
 // Called with the container's root and cwd, and no fd of the host's open but the exec fifo's
 // O_PATH (a file of the container's own state dir): the fork is the first process of ours the
-// joined namespace sees. Returns the fork's host pid, which `create` sends back.
-Result<int> enter_joined_pid_namespace(InitArgs& a) {
+// joined namespace sees. Returns once `create` has adopted the fork and sent `go` again.
+Result<> enter_joined_pid_namespace(InitArgs& a) {
     if (::setns(a.pid_ns_fd, CLONE_NEWPID) < 0) return sys_error("setns", "pid namespace");
     ::close(a.pid_ns_fd);
     a.pid_ns_fd = -1;
     WM_CHECK(fork_sibling_and_exit(a.sync_fd, "container init"));
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // a fork does not inherit it
-    return wait_for_go(a.sync_fd);
+    WM_CHECK(wait_for_go(a.sync_fd));
+    return {};
 }
 
 // `late_filter`: the seccomp program to load right before execve (with noNewPrivileges),
@@ -139,11 +140,17 @@ Result<std::string> setup(InitArgs& a, OrderedJson& state,
     a.rootfs.pid_ns_fd = a.pid_ns_fd;  // where it is now, after place_listen_fds
     WM_CHECK(prepare_rootfs(a.rootfs));
     // config.md: createContainer hooks run in the container's namespaces before pivot_root.
+    // Hooks run in the container's namespaces read its pid as the container sees it
+    // (runtime.md "State", as runc); prestart and createRuntime, in ours, read the host's.
+    if (a.pid_ns_fd < 0) state["pid"] = ::getpid();
     WM_CHECK(run_hooks(spec.hooks.create_container, state, "createContainer"));
     WM_CHECK(enter_rootfs(a.rootfs));
-    if (a.pid_ns_fd >= 0) state["pid"] = WM_TRY(enter_joined_pid_namespace(a));
+    if (a.pid_ns_fd >= 0) {
+        WM_CHECK(enter_joined_pid_namespace(a));
+        state["pid"] = ::getpid();
+    }
     if (proc.terminal && a.console_fd >= 0) {
-        WM_CHECK(setup_console(proc, a.console_fd, true));
+        WM_CHECK(setup_console(proc, a.console_fd, a.rootfs.own_mount_namespace));
         ::close(a.console_fd);
     }
     WM_CHECK(finish_rootfs(a.rootfs));

@@ -148,6 +148,31 @@ bool joins_pid_namespace_from_new_user_namespace(const Linux& l) {
     return new_user && pid_by_path;
 }
 
+// Without a mount namespace of its own the container shares ours (runtime.md, as runc and crun
+// run it): it is only chrooted into its rootfs. Whatever would have to be mounted would be
+// mounted on the host and outlive the container, so a config that asks for it is refused,
+// naming the field, rather than half applied.
+Result<> check_shared_mount_namespace(const Spec& spec, const CreateOptions& o) {
+    auto refuse = [&](const std::string& what) {
+        return fail("create", o.id,
+                    what +
+                        " needs a mount namespace of the container's own (linux.namespaces "
+                        "has no \"mount\")",
+                    EINVAL);
+    };
+    const Linux& lnx = *spec.linux_;
+    if (!spec.mounts.empty()) return refuse("mounts");
+    if (!lnx.masked_paths.empty()) return refuse("linux.maskedPaths");
+    if (!lnx.readonly_paths.empty()) return refuse("linux.readonlyPaths");
+    if (!lnx.devices.empty()) return refuse("linux.devices");
+    if (!lnx.rootfs_propagation.empty()) return refuse("linux.rootfsPropagation");
+    if (!lnx.mount_label.empty()) return refuse("linux.mountLabel");
+    if (spec.root->readonly) return refuse("root.readonly");
+    if (o.no_pivot) return refuse("--no-pivot");
+    if (!host_notify_socket().empty()) return refuse("NOTIFY_SOCKET (the socket is bound in)");
+    return {};
+}
+
 // Kills and reaps a child that never became a container.
 struct ChildGuard {
     int pidfd = -1;
@@ -203,8 +228,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     if (!spec.root) return fail("create", o.id, "config.json has no root");
     if (!spec.linux_) return fail("create", o.id, "config.json has no linux section");
     const Linux& lnx = *spec.linux_;
-    if (!lnx.has_namespace(NamespaceType::mount))
-        return fail("create", o.id, "a mount namespace is required");
+    if (!lnx.has_namespace(NamespaceType::mount)) WM_CHECK(check_shared_mount_namespace(spec, o));
     if (joins_pid_namespace_from_new_user_namespace(lnx))
         return fail("create", o.id,
                     "joining a pid namespace by path from a new user namespace is not supported: "
@@ -264,6 +288,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     args.bundle = bundle;
     args.rootfs =
         RootfsContext{&spec, rootfs, bundle, lnx.has_namespace(NamespaceType::user), o.no_pivot};
+    args.rootfs.own_mount_namespace = lnx.has_namespace(NamespaceType::mount);
     args.sync_fd = child_sock.get();
     args.fifo_fd = fifo_fd.get();
     args.console_fd = console ? console.get() : -1;
@@ -377,10 +402,12 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
     hook_state.rootfs = rootfs;
     hook_state.annotations = spec.annotations;
     // runtime.md: prestart and createRuntime run after the namespaces exist and before the
-    // init builds its root filesystem; createContainer follows inside the container.
-    auto creating = state_json(hook_state, Status::creating);
-    WM_CHECK(run_hooks(spec.hooks.prestart, creating, "prestart"));
-    WM_CHECK(run_hooks(spec.hooks.create_runtime, creating, "createRuntime"));
+    // init builds its root filesystem; createContainer follows inside the container. Their
+    // state says "created": the lifecycle's step 2, which "creating" names, is over (as crun
+    // and the runtime-tools validation suite's hooks_stdin; runc says "creating").
+    auto created = state_json(hook_state, Status::created);
+    WM_CHECK(run_hooks(spec.hooks.prestart, created, "prestart"));
+    WM_CHECK(run_hooks(spec.hooks.create_runtime, created, "createRuntime"));
     // Made here, with the host's privileges the init lacks inside its user namespace, and
     // after the hooks, which may still be preparing a mount's source (docs/runtime.md).
     auto idmapped = WM_TRY(prepare_idmapped_mounts(spec, bundle, static_cast<pid_t>(pid)));
@@ -390,7 +417,7 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
 
     if (args.pid_ns_fd >= 0) {
         // The init has pivoted into the rootfs and forked into the joined pid namespace; the
-        // fork learns its host pid for the startContainer hooks' state.
+        // fork waits for `go` until it is adopted.
         WM_CHECK(adopt_init_fork());
         WM_CHECK(sync_send(parent_sock.get(), SyncType::go, nullptr, static_cast<int>(pid)));
     }
@@ -402,8 +429,9 @@ Result<Launched> launch_container(const GlobalOptions& g, const CreateOptions& o
         if (reply != SyncType::seccomp_listener || !lnx.seccomp)
             return fail("create", o.id, "unexpected message from init");
         UniqueFd listener(WM_TRY(recv_fd(parent_sock.get(), "seccomp listener")));
-        WM_CHECK(
-            send_seccomp_listener(*lnx.seccomp, creating, static_cast<pid_t>(pid), listener.get()));
+        // The listener's state says "creating", as runc's: the filter is loaded during step 2.
+        WM_CHECK(send_seccomp_listener(*lnx.seccomp, state_json(hook_state, Status::creating),
+                                       static_cast<pid_t>(pid), listener.get()));
     }
 
     ContainerState state;

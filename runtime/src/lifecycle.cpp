@@ -16,7 +16,6 @@
 #include "launch.hpp"
 #include "notify_socket.hpp"
 #include "wmrun/base/fs.hpp"
-#include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
 #include "wmrun/base/syscall.hpp"
 #include "wmrun/cgroups/manager.hpp"
@@ -112,12 +111,9 @@ Result<> start_container(const GlobalOptions& g, const std::string& id) {
     state.started = true;
     WM_CHECK(store.save(state));
     auto spec = bundle_spec(store, state);
-    if (spec) {
-        if (auto r =
-                run_hooks(spec->hooks.poststart, state_json(state, Status::running), "poststart");
-            !r)
-            log::warn(r.error().message());  // runtime.md: a poststart failure is only logged
-    }
+    if (spec)
+        run_hooks_logging_failures(spec->hooks.poststart, state_json(state, Status::running),
+                                   "poststart");
     // As runc: start returns once the service says it is ready.
     if (notify) WM_CHECK(forward_until_ready(notify.get(), pidfd.get(), state.pid, host_notify));
     return {};
@@ -195,12 +191,9 @@ Result<> delete_container(const GlobalOptions& g, const std::string& id, bool fo
     }
     auto spec = bundle_spec(store, *state);
     destroy_container(g, *state);
-    if (spec) {
-        if (auto r =
-                run_hooks(spec->hooks.poststop, state_json(*state, Status::stopped), "poststop");
-            !r)
-            log::warn(r.error().message());
-    }
+    if (spec)
+        run_hooks_logging_failures(spec->hooks.poststop, state_json(*state, Status::stopped),
+                                   "poststop");
     // An image's overlay goes with the container; its volume layer stays (delete --volumes).
     if (!state->image_store.empty())
         WM_CHECK(release_image_rootfs(state->image_store, id, state->rootless, false));

@@ -253,7 +253,10 @@ unsigned long propagation_flag(const std::string& name) {
 
 Result<> enter_rootfs(const RootfsContext& ctx) {
     if (::chdir(ctx.rootfs.c_str()) < 0) return sys_error("chdir", ctx.rootfs);
-    if (ctx.no_pivot) {
+    if (!ctx.own_mount_namespace) {
+        // runc and crun chroot here too: pivot_root would move the host's root.
+        if (::chroot(".") < 0) return sys_error("chroot", ctx.rootfs);
+    } else if (ctx.no_pivot) {
         if (::mount(ctx.rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
             return sys_error("mount --move", ctx.rootfs);
         if (::chroot(".") < 0) return sys_error("chroot", ctx.rootfs);
@@ -275,6 +278,8 @@ Result<> enter_rootfs(const RootfsContext& ctx) {
 
 Result<> prepare_rootfs(const RootfsContext& ctx) {
     const Spec& spec = *ctx.spec;
+    // In the runtime's mount namespace nothing is mounted; sysctls are the namespaces' own.
+    if (!ctx.own_mount_namespace) return apply_sysctls(spec.linux_->sysctl);
     // Nothing done below may propagate back to the host's mount namespace.
     if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
         return sys_error("make / rslave", "/");
@@ -300,6 +305,7 @@ Result<> prepare_rootfs(const RootfsContext& ctx) {
 
 Result<> finish_rootfs(const RootfsContext& ctx) {
     const Spec& spec = *ctx.spec;
+    if (!ctx.own_mount_namespace) return {};  // rootfsPropagation and readonly were refused
     if (unsigned long flag = propagation_flag(spec.linux_->rootfs_propagation)) {
         if (::mount(nullptr, "/", nullptr, flag, nullptr) < 0)
             return sys_error("set rootfsPropagation", "/");

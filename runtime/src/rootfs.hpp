@@ -19,6 +19,9 @@ struct RootfsContext {
     std::string bundle;  // absolute; relative bind sources are taken from here
     bool user_namespace = false;
     bool no_pivot = false;
+    // false: the container shares the runtime's mount namespace; nothing is mounted and the
+    // init is only chrooted into the rootfs (launch refuses what would need a mount).
+    bool own_mount_namespace = true;
     // Indexed like spec->mounts: a detached mount `wmrun create` made (idmapped mounts), which
     // is attached as it is, or -1. Each is closed once attached.
     std::vector<int> prepared;
