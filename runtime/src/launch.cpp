@@ -31,6 +31,7 @@
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
 #include "wmrun/base/syscall.hpp"
+#include "wmrun/cgroups/manager.hpp"
 
 namespace wmrun::runtime {
 
@@ -472,7 +473,13 @@ void destroy_container(const GlobalOptions& g, const ContainerState& state) {
             sys::pidfd_send_signal(pidfd->get(), SIGKILL, nullptr, 0);
         }
     }
-    CgroupHandle::load(state).destroy();
+    // Without a pid namespace of its own a container's processes outlive its init; they go
+    // with it, as runc kills them, or its cgroup could not be removed.
+    auto cgroup = CgroupHandle::load(state);
+    if (cgroup.valid()) {
+        if (auto r = cgroup.manager()->kill_all(SIGKILL); !r) log::warn(r.error().message());
+    }
+    cgroup.destroy();
     (void)StateStore(g.root).remove(state.id);
 }
 
