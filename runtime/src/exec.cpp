@@ -58,19 +58,25 @@ Result<Process> exec_process(const Spec& spec, const ExecOptions& o) {
         for (const auto& kv : o.env)
             p["env"].push_back(kv);
         if (!o.user.empty()) {
+            // uid[:gid]; without a gid the process keeps the config's, as with runc.
             auto colon = o.user.find(':');
             p["user"]["uid"] = WM_TRY(parse_id(o.user.substr(0, colon), "uid"));
-            p["user"]["gid"] =
-                colon == std::string::npos ? 0u : WM_TRY(parse_id(o.user.substr(colon + 1), "gid"));
+            if (colon != std::string::npos)
+                p["user"]["gid"] = WM_TRY(parse_id(o.user.substr(colon + 1), "gid"));
         }
         for (const auto& g : o.additional_gids)
             p["user"]["additionalGids"].push_back(WM_TRY(parse_id(g, "gid")));
         if (o.no_new_privs) p["noNewPrivileges"] = true;
         if (!o.apparmor_profile.empty()) p["apparmorProfile"] = o.apparmor_profile;
         if (!o.process_label.empty()) p["selinuxLabel"] = o.process_label;
-        for (const auto& cap : o.caps)
-            for (const char* set : {"bounding", "effective", "permitted", "ambient"})
+        // As runc: ambient only where the config has inheritable capabilities, without which
+        // an ambient one cannot be raised.
+        bool ambient = p.contains("capabilities") && p["capabilities"].contains("inheritable");
+        for (const auto& cap : o.caps) {
+            for (const char* set : {"bounding", "effective", "permitted"})
                 p["capabilities"][set].push_back(cap);
+            if (ambient) p["capabilities"]["ambient"].push_back(cap);
+        }
         doc["process"] = std::move(p);
     }
     auto parsed = parse_spec(doc);
@@ -183,7 +189,9 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o) {
     }
     Status status = current_status(store, state);
     if (status == Status::stopped) return fail("exec", o.id, "cannot exec in a stopped container");
-    if (status == Status::paused) return fail("exec", o.id, "cannot exec in a paused container");
+    if (status == Status::paused && !o.ignore_paused)
+        return fail("exec", o.id,
+                    "cannot exec in a paused container (use --ignore-paused to override)");
     Json config = WM_TRY(container_config(store, state));
     auto parsed = parse_spec(config);
     if (!parsed) return std::unexpected(with_context(parsed.error(), "container config"));

@@ -295,12 +295,12 @@ Result<ContainerState> create_container_from_image(const GlobalOptions& g, Creat
 }
 
 Result<int> run_container_from_image(const GlobalOptions& g, CreateOptions o,
-                                     const ImageOptions& img, bool detach) {
+                                     const ImageOptions& img, const RunOptions& r) {
     auto prepared = WM_TRY(prepare(g, o.id, img));
     o.bundle = prepared.bundle;
     o.image_store = prepared.store;
-    auto status = run_container(g, o, detach);
-    // Detached, the container owns the mount now; in the foreground its delete released it.
+    auto status = run_container(g, o, r);
+    // Detached or kept, the container owns the mount now; otherwise its delete released it.
     if (status) prepared.guard.release();
     return status;
 }

@@ -152,6 +152,15 @@ Result<> kill_container(const GlobalOptions& g, const std::string& id, int signa
     auto state = WM_TRY(store.load(id));
     if (current_status(store, state) == Status::stopped)
         return fail("", id, "container not running", ESRCH);
+    // As runc 1.2: SIGKILL reaches every process of a container without a pid namespace of its
+    // own, where they would outlive the init; `--all` is needed no more.
+    if (signal == SIGKILL && !all) {
+        auto spec = bundle_spec(store, state);
+        all = spec && !std::any_of(spec->linux_->namespaces.begin(), spec->linux_->namespaces.end(),
+                                   [](const Namespace& ns) {
+                                       return ns.type == NamespaceType::pid && ns.path.empty();
+                                   });
+    }
     if (all) {
         // The cgroup reaches everything it holds, forks racing the signal included (cgroup.kill,
         // or freeze, signal, thaw).

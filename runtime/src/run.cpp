@@ -119,9 +119,11 @@ Result<int> supervise(const ForwardedSignals& signals, int pidfd, int master,
     return exit_status(info);
 }
 
-Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool detach) {
-    // Orphans of the container's init land with us, not with the host's init.
-    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, const RunOptions& r) {
+    // Orphans of the container's init land with us, not with the host's init (a container
+    // without a pid namespace of its own has them).
+    if (r.subreaper) ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    bool detach = r.detach;
     std::optional<ForwardedSignals> signals;
     if (!detach) signals.emplace();
 
@@ -139,7 +141,8 @@ Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool d
     if (detach) return 0;
     auto status = supervise(*signals, launched.pidfd.get(), launched.console_master.get(), o.id);
     signals.reset();
-    if (auto r = delete_container(g, o.id, true); !r) return std::unexpected(r.error());
+    if (r.keep) return status;  // stopped; `delete` removes it
+    WM_CHECK(delete_container(g, o.id, true));
     return status;
 }
 

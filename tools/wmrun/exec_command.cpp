@@ -48,6 +48,8 @@ void add_exec_command(CLI::App& app, Context& ctx) {
                     "SELinux label for the process (refused where SELinux is not enabled)");
     cmd->add_option("--cgroup", sub_cgroup, "a sub-cgroup to run in (not supported: refused)")
         ->allow_extra_args(false);
+    cmd->add_flag("--ignore-paused", o.ignore_paused,
+                  "exec into a paused container too (the process starts once it is resumed)");
     // Everything after the container id belongs to the command, dashes included, as with runc.
     cmd->prefix_command(true);
 }

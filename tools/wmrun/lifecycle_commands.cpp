@@ -87,20 +87,24 @@ void add_lifecycle_commands(CLI::App& app, Context& ctx) {
 
     static runtime::CreateOptions run_opts;
     static ImageFlags run_image;
-    static bool detach = false;
+    static runtime::RunOptions run_flags;
+    static bool no_subreaper = false;
     auto* run = add_command(app, ctx, "run", "create and start a container; wait for it unless -d",
                             [&ctx]() -> Result<int> {
                                 WM_CHECK(check_image_flags(run_opts, run_image));
+                                run_flags.subreaper = !no_subreaper;
                                 if (run_image.image.empty())
-                                    return runtime::run_container(ctx.global, run_opts, detach);
+                                    return runtime::run_container(ctx.global, run_opts, run_flags);
                                 return runtime::run_container_from_image(
-                                    ctx.global, run_opts, run_image.options(), detach);
+                                    ctx.global, run_opts, run_image.options(), run_flags);
                             });
     add_create_flags(run, run_opts);
     add_image_flags(run, run_image);
-    run->add_flag("-d,--detach", detach, "return once the container has started");
-    static bool keep = false;
-    run->add_flag("--keep", keep, "accepted for runc compatibility");
+    run->add_flag("-d,--detach", run_flags.detach, "return once the container has started");
+    run->add_flag("--keep", run_flags.keep,
+                  "do not delete the container after it exits (`delete` removes it)");
+    run->add_flag("--no-subreaper", no_subreaper,
+                  "do not become the subreaper of the container's orphans");
 
     static std::string delete_id, delete_store = overlay::kDefaultStoreRoot;
     static bool force = false, volumes = false;
@@ -134,6 +138,14 @@ void add_lifecycle_commands(CLI::App& app, Context& ctx) {
     kill->add_option("container-id", kill_id, "container id")->required();
     kill->add_option("signal", signal_name, "signal name or number (default SIGTERM)");
     kill->add_flag("-a,--all", all, "signal every process of the container");
+
+    // runc's checkpoint and restore drive CRIU, which wmrun does not: whatever their flags,
+    // they fail with the reason rather than a parse error.
+    for (const char* name : {"checkpoint", "restore"}) {
+        add_command(app, ctx, name, "not supported: wmrun has no CRIU", []() -> Result<int> {
+            return fail("", "", "checkpoint/restore is not supported (no CRIU)", ENOTSUP);
+        })->allow_extras();
+    }
 }
 
 }  // namespace wmrun::cli

@@ -100,7 +100,9 @@ int main(int argc, char** argv) {
                  "treat cgroupsPath as slice:prefix:name");
     app.add_option("--rootless", rootless, "rootless mode: true, false or auto")
         ->check(CLI::IsMember({"true", "false", "auto"}));
-    app.add_option("--criu", "accepted for runc compatibility; checkpointing is not supported");
+    std::string criu;
+    app.add_option("--criu", criu,
+                   "ignored with a warning, as by runc 1.2 (no checkpoint/restore)");
     app.add_flag("-v,--version", show_version, "print the version");
     app.footer(cli::kSecurityNote);
 
@@ -142,6 +144,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     ctx.global.rootless = rootless == "true" || (rootless == "auto" && ::geteuid() != 0);
+    if (!criu.empty())
+        log::warn("--criu is ignored: checkpoint/restore is not supported (no CRIU)");
 
     auto result = ctx.action();
     if (!result) {

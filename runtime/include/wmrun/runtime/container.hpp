@@ -46,9 +46,16 @@ Result<ContainerState> create_container(const GlobalOptions& g, const CreateOpti
 // start: lets a created container exec its process.
 Result<> start_container(const GlobalOptions& g, const std::string& id);
 
+// run's flags beside create's, as runc's.
+struct RunOptions {
+    bool detach = false;    // -d: return once the container has started
+    bool keep = false;      // --keep: the container stays, stopped, after its process exits
+    bool subreaper = true;  // false with --no-subreaper: orphans go to the host's reaper
+};
+
 // run in the foreground: create, start, forward signals, wait; returns the exit status
-// (128+signal when killed) and removes the container afterwards, as runc does.
-Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, bool detach);
+// (128+signal when killed) and removes the container afterwards unless r.keep, as runc does.
+Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, const RunOptions& r);
 
 Result<OrderedJson> container_state(const GlobalOptions& g, const std::string& id);
 
@@ -116,6 +123,7 @@ struct ExecOptions {
     unsigned preserve_fds = 0;
     bool no_new_privs = false;
     std::vector<std::string> caps;
+    bool ignore_paused = false;    // --ignore-paused: exec into a paused container too
     std::string apparmor_profile;  // --apparmor
     std::string process_label;     // --process-label (SELinux)
 };
@@ -151,7 +159,7 @@ struct ImageOptions {
 Result<ContainerState> create_container_from_image(const GlobalOptions& g, CreateOptions o,
                                                    const ImageOptions& img);
 Result<int> run_container_from_image(const GlobalOptions& g, CreateOptions o,
-                                     const ImageOptions& img, bool detach);
+                                     const ImageOptions& img, const RunOptions& r);
 // delete --volumes: deletes the container if it exists, then its volume layer in the store it
 // was made from (or `store` when no state names one). ENOENT when neither exists.
 Result<> delete_container_volumes(const GlobalOptions& g, const std::string& id, bool force,
