@@ -113,10 +113,10 @@ Result<> run_map_helper(const std::string& tool, pid_t pid, const std::vector<Id
 Result<> write_id_maps(pid_t pid, const Linux& l, bool rootless) {
     auto proc = WM_TRY(Procfs::open_host());
     std::string base = std::to_string(pid);
-    if (needs_helper(l.uid_mappings, ::geteuid()))
-        WM_CHECK(run_map_helper("newuidmap", pid, l.uid_mappings));
-    else if (!l.uid_mappings.empty())
-        WM_CHECK(proc.write(base + "/uid_map", id_map_text(l.uid_mappings)));
+    // The gid map goes first: the init makes itself non-dumpable as soon as it sees itself as
+    // root (container_init), and from then on an unprivileged caller can no longer open its
+    // setgroups and gid_map (they belong to root); with the uid map first, an init that looked
+    // in between made a rootless create fail now and then.
     if (needs_helper(l.gid_mappings, ::getegid())) {
         // newgidmap decides about setgroups itself (shadow refuses a deny written before it).
         WM_CHECK(run_map_helper("newgidmap", pid, l.gid_mappings));
@@ -126,6 +126,10 @@ Result<> write_id_maps(pid_t pid, const Linux& l, bool rootless) {
         if (!l.gid_mappings.empty())
             WM_CHECK(proc.write(base + "/gid_map", id_map_text(l.gid_mappings)));
     }
+    if (needs_helper(l.uid_mappings, ::geteuid()))
+        WM_CHECK(run_map_helper("newuidmap", pid, l.uid_mappings));
+    else if (!l.uid_mappings.empty())
+        WM_CHECK(proc.write(base + "/uid_map", id_map_text(l.uid_mappings)));
     return {};
 }
 
