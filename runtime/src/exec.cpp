@@ -154,8 +154,10 @@ bool forks_into_namespaces(std::uint64_t ns_flags) {
         const auto& sc = spec.linux_->seccomp;
         std::optional<SeccompProgram> filter;
         if (sc) filter = WM_TRY(compile_seccomp(*sc));
-        if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(sync_fd, *filter));
+        // Before any filter: the label goes through a procfs of its own (fsopen, open_tree),
+        // which docker's and our default profiles deny.
         WM_CHECK(apply_exec_label(proc));
+        if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(sync_fd, *filter));
         WM_CHECK(apply_identity(proc));
         if (::chdir(proc.cwd.c_str()) < 0) return sys_error("chdir", proc.cwd);
         if (filter && proc.no_new_privileges) WM_CHECK(load_and_pass_listener(sync_fd, *filter));

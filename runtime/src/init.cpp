@@ -163,9 +163,10 @@ Result<std::string> setup(InitArgs& a, OrderedJson& state,
     // before any filter, which may deny fsopen and open_tree (docker's and our default
     // profiles do, and without noNewPrivileges the filter is loaded right below).
     fifo_proc = WM_TRY(Procfs::open(Procfs::View::pids_only));
+    // The label is written through a procfs of its own, which such a filter would deny too.
+    WM_CHECK(apply_exec_label(proc));
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while still root.
     if (filter && !proc.no_new_privileges) WM_CHECK(load_and_pass_listener(a.sync_fd, *filter));
-    WM_CHECK(apply_exec_label(proc));
     WM_CHECK(apply_identity(proc));
     if (filter && proc.no_new_privileges) {
         // A notify listener must reach `wmrun create` over the sync socket, which is gone
