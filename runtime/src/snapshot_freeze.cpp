@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cgroup_setup.hpp"
+#include "snapshot_freeze.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/unique_fd.hpp"
 #include "wmrun/cgroups/manager.hpp"

@@ -1,6 +1,5 @@
 // snapshot init, create, list, diff, restore, verify, forget, prune, send, receive: a snapshot
 // repository of containers' volume layers and directories (docs/snapshot-format.md).
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -11,7 +10,7 @@
 #include "commands.hpp"
 #include "wmrun/base/json.hpp"
 #include "wmrun/runtime/container.hpp"
-#include "wmrun/runtime/state.hpp"
+#include "wmrun/runtime/snapshots.hpp"
 #include "wmrun/snapshot/repository.hpp"
 #include "wmrun/snapshot/stream.hpp"
 
@@ -100,67 +99,27 @@ struct CreateArgs {
     bool json = false;
 };
 
-// A bare name (no "/") that names a container under --root is a container; anything else
-// is a directory.
-bool names_container(const runtime::GlobalOptions& g, const std::string& arg) {
-    if (arg.find('/') != std::string::npos || !runtime::validate_id(arg)) return false;
-    return runtime::StateStore(g.root).load(arg).has_value();
-}
-
-// The newest snapshot of the same source: its file metadata lets create skip unchanged files.
-Result<std::string> latest_of(snapshot::Repository& repo, const std::string& source) {
-    std::string id;
-    for (const auto& s : WM_TRY(repo.list()))
-        if (s.source == source) id = s.id;
-    return id;
-}
-
 Result<int> create(const runtime::GlobalOptions& g, const CreateArgs& a) {
     auto repo = WM_TRY(open_repo(a.repo));
     snapshot::CreateOptions opt;
     opt.parent = a.parent;
     opt.tags = a.tags;
-    std::string source = a.source, container;
-    // The freeze: taken in before_read, released in after_read, timed from the freeze call to
-    // the end of the thaw, which is what the container's processes feel.
-    std::unique_ptr<runtime::FreezeGuard> freeze;
-    Clock::time_point freeze_start;
-    double pause_ms = 0;
-    if (names_container(g, a.source)) {
-        container = a.source;
-        auto src = WM_TRY(runtime::snapshot_source(g, container));
-        source = src.dir;
-        opt.include = src.include;
-        if (opt.parent.empty()) opt.parent = WM_TRY(latest_of(repo, source));
-        if (src.status == runtime::Status::running) {
-            opt.before_read = [&]() -> Result<> {
-                freeze_start = Clock::now();
-                freeze = WM_TRY(runtime::freeze_for_snapshot(g, container));
-                return {};
-            };
-            opt.after_read = [&]() -> Result<> {
-                auto thawed = freeze->thaw();
-                pause_ms = since(freeze_start) * 1000;
-                return thawed;
-            };
-        }
-    }
     auto start = Clock::now();
-    snapshot::CreateResult r;
+    runtime::SnapshotReport s;
     {
         ProgressLine line("files");
         opt.progress = line.fn();
-        r = WM_TRY(repo.create(source, opt));
+        s = WM_TRY(runtime::create_snapshot(g, repo, a.source, std::move(opt)));
     }
     double seconds = since(start);
-    bool paused = freeze && freeze->frozen_by_us();
-    if (paused)
+    const snapshot::CreateResult& r = s.result;
+    if (s.paused)
         fmt::print(stderr, "container {} paused for {:.1f} ms while changed files were read\n",
-                   container, pause_ms);
+                   s.container, s.pause_ms);
     if (a.json) {
         Json j = {{"id", r.id},
-                  {"source", source},
-                  {"parent", opt.parent},
+                  {"source", s.source},
+                  {"parent", s.parent},
                   {"files_new", r.files_new},
                   {"files_changed", r.files_changed},
                   {"files_unchanged", r.files_unchanged},
@@ -170,10 +129,10 @@ Result<int> create(const runtime::GlobalOptions& g, const CreateArgs& a) {
                   {"bytes_added", r.bytes_added},
                   {"chunks_new", r.chunks_new},
                   {"chunks_reused", r.chunks_reused},
-                  {"pause_ms", paused ? pause_ms : 0.0},
+                  {"pause_ms", s.pause_ms},
                   {"duration_seconds", seconds},
                   {"notes", r.notes}};
-        if (!container.empty()) j["container"] = container;
+        if (!s.container.empty()) j["container"] = s.container;
         print_json(j);
         return 0;
     }
@@ -229,32 +188,15 @@ struct RestoreArgs {
     bool json = false;
 };
 
-// TARGET is a container when it is a bare name known under --root, or one whose volume layer
-// is left in the store after a delete without --volumes.
-bool restores_into_container(const runtime::GlobalOptions& g, const RestoreArgs& a) {
-    if (a.target.find('/') != std::string::npos || !runtime::validate_id(a.target)) return false;
-    if (names_container(g, a.target)) return true;
-    struct stat st;
-    std::string upper = a.store + "/containers/" + a.target + "/upper";
-    return ::stat(upper.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 // Everything restorable is restored; damaged files are listed and make the exit status 1.
 // Into a container, a damaged file fails the restore before its volume layer is touched.
 Result<int> restore(const runtime::GlobalOptions& g, const RestoreArgs& a) {
     auto repo = WM_TRY(open_repo(a.repo));
     auto start = Clock::now();
     snapshot::RestoreResult r;
-    if (restores_into_container(g, a)) {
+    {
         ProgressLine line("files");
-        WM_CHECK(runtime::replace_volume_layer(
-            g, a.target, a.store, [&](const std::string& dir) -> Result<> {
-                r = WM_TRY(repo.restore(a.id, dir, {.progress = line.fn()}));
-                return {};
-            }));
-    } else {
-        ProgressLine line("files");
-        r = WM_TRY(repo.restore(a.id, a.target, {.allow_damaged = true, .progress = line.fn()}));
+        r = WM_TRY(runtime::restore_snapshot(g, repo, a.id, a.target, a.store, line.fn()));
     }
     if (a.json)
         print_json({{"id", r.id},
