@@ -1,5 +1,7 @@
 // The driver for hybrid and legacy hosts: a directory per v1 hierarchy, plus (hybrid) one in
-// the unified tree, which gives the v2 freezer, cgroup.kill and a reliable process list.
+// the unified tree, which gives cgroup.kill and a reliable process list. Freezing goes through
+// the v1 freezer wherever it is mounted, as runc does: podman, docker and containerd read
+// freezer.state; the unified tree's cgroup.freeze is used only where v1 has no freezer.
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -82,12 +84,22 @@ class V1Manager final : public Manager {
     Result<> thaw() override { return set_frozen(false); }
 
     Result<bool> frozen() override {
-        if (v2_freezer()) return unified_->frozen();
-        return freezer_frozen_v1(WM_TRY(freezer_dir()));
+        auto v1 = dirs_.find("freezer");
+        if (v1 == dirs_.end()) {
+            if (v2_freezer()) return unified_->frozen();
+            return std::unexpected(freezer_dir().error());
+        }
+        if (WM_TRY(freezer_frozen_v1(v1->second))) return true;
+        // A container paused through the unified tree by an earlier wmrun stays paused (and
+        // can be resumed) until it is thawed.
+        return v2_freezer() && WM_TRY(unified_->frozen());
     }
 
     Result<> kill_all(int signal) override {
-        if (signal == SIGKILL && unified_ && unified_->can_kill()) return unified_->kill();
+        if (signal == SIGKILL && unified_ && unified_->can_kill()) {
+            WM_CHECK(unified_->kill());
+            return thaw_for_kill();
+        }
         bool freeze_it = !WM_TRY(frozen());
         // Frozen, the processes cannot fork children that the list below would miss.
         if (freeze_it) WM_CHECK(set_frozen(true));
@@ -97,11 +109,18 @@ class V1Manager final : public Manager {
         for (pid_t pid : list ? *list : std::vector<pid_t>{})
             if (::kill(pid, signal) < 0 && errno != ESRCH && status)
                 status = sys_error("kill", std::to_string(pid));
-        if (freeze_it) {
-            auto thawed = set_frozen(false);
-            if (status && !thawed) status = thawed;
-        }
+        Result<> thawed = freeze_it ? set_frozen(false) : signal == SIGKILL ? thaw_for_kill()
+                                                                             : Result<>{};
+        if (status && !thawed) status = thawed;
         return status;
+    }
+
+    // A task frozen by the v1 freezer takes a SIGKILL only once thawed (the v2 freezer lets
+    // fatal signals through), so a paused container is thawed after it, as runc does.
+    Result<> thaw_for_kill() {
+        auto v1 = dirs_.find("freezer");
+        if (v1 == dirs_.end() || !WM_TRY(frozen())) return {};
+        return set_frozen(false);
     }
 
     Result<std::vector<pid_t>> pids() override {
@@ -158,8 +177,16 @@ class V1Manager final : public Manager {
     }
 
     Result<> set_frozen(bool want) {
-        if (v2_freezer()) return unified_->set_frozen(want);
-        return set_freezer_v1(WM_TRY(freezer_dir()), want);
+        auto v1 = dirs_.find("freezer");
+        if (v1 == dirs_.end()) {
+            if (v2_freezer()) return unified_->set_frozen(want);
+            return std::unexpected(freezer_dir().error());
+        }
+        WM_CHECK(set_freezer_v1(v1->second, want));
+        // See frozen(): an earlier wmrun may have frozen the unified tree instead.
+        if (!want && v2_freezer() && WM_TRY(unified_->frozen()))
+            WM_CHECK(unified_->set_frozen(false));
+        return {};
     }
 
     std::string path_;
@@ -169,26 +196,77 @@ class V1Manager final : public Manager {
 
 }  // namespace
 
-Result<> set_freezer_v1(const std::string& dir, bool want) {
-    const char* target = want ? "FROZEN" : "THAWED";
-    WM_CHECK(write_value(dir, "freezer.state", target));
-    auto delay = std::chrono::microseconds(10);
+namespace {
+
+// runc's numbers (libcontainer/cgroups/fs/freezer.go): a v1 cgroup can stay FREEZING while
+// processes keep appearing in it (fork, exec joining it), so FROZEN is written again until the
+// state settles, and every 50 attempts the cgroup is thawed for 10 ms to let such a burst end.
+constexpr int kFreezeAttempts = 1000;
+constexpr int kThawEvery = 50;
+constexpr auto kThawPause = std::chrono::milliseconds(10);
+
+Result<std::string> freezer_state(const std::string& dir) {
+    return read_value(dir, "freezer.state");
+}
+
+Result<> freeze_v1(const std::string& dir) {
     auto deadline = std::chrono::steady_clock::now() + kFreezeTimeout;
-    for (;;) {
-        if (WM_TRY(read_value(dir, "freezer.state")) == target) return {};
-        if (std::chrono::steady_clock::now() > deadline) {
-            if (want) (void)write_value(dir, "freezer.state", "THAWED");
-            return fail(want ? "freeze" : "thaw", dir, "timed out waiting for freezer.state",
-                        ETIMEDOUT);
+    auto nap = std::chrono::microseconds(10);
+    for (int i = 0; i < kFreezeAttempts; ++i) {
+        if (i % kThawEvery == kThawEvery - 1) {
+            WM_CHECK(write_value(dir, "freezer.state", "THAWED"));
+            std::this_thread::sleep_for(kThawPause);
+            nap = std::chrono::microseconds(10);
         }
-        std::this_thread::sleep_for(delay);
-        delay = std::min(delay * 2, std::chrono::microseconds(1000));
+        WM_CHECK(write_value(dir, "freezer.state", "FROZEN"));
+        auto state = WM_TRY(freezer_state(dir));
+        if (state == "FROZEN") return {};
+        if (state != "FREEZING")
+            return fail("freeze", dir + "/freezer.state", "unexpected state " + state);
+        if (std::chrono::steady_clock::now() > deadline) break;
+        // A task that is running must get a CPU before it can stop: a short nap (10 us doubling
+        // to 1 ms) rather than a busy loop, which would take that CPU on a small host.
+        std::this_thread::sleep_for(nap);
+        nap = std::min(nap * 2, std::chrono::microseconds(1000));
     }
+    return fail("freeze", dir + "/freezer.state", "unable to freeze: the state stays FREEZING",
+                EBUSY);
+}
+
+}  // namespace
+
+Result<> set_freezer_v1(const std::string& dir, bool want) {
+    if (!want) {
+        WM_CHECK(write_value(dir, "freezer.state", "THAWED"));
+        auto state = WM_TRY(freezer_state(dir));
+        // FROZEN after a THAWED write: an ancestor is frozen, which this cgroup cannot undo.
+        if (state != "THAWED")
+            return fail("thaw", dir + "/freezer.state", "state is " + state + " (a parent is frozen)");
+        return {};
+    }
+    auto frozen = freeze_v1(dir);
+    // Not left half-frozen: a failed pause leaves the container running.
+    if (!frozen) (void)write_value(dir, "freezer.state", "THAWED");
+    return frozen;
 }
 
 Result<bool> freezer_frozen_v1(const std::string& dir) {
-    // FREEZING counts as frozen: the request stands, as `pause` left it.
-    return WM_TRY(read_value(dir, "freezer.state")) != "THAWED";
+    // As runc's GetState: FREEZING settles (or is undone) within a freeze() call, so it is
+    // waited out briefly; FROZEN counts only when this cgroup itself was frozen
+    // (freezer.self_freezing), not when it is frozen through a parent.
+    for (int i = 0; i < 1000; ++i) {
+        auto state = WM_TRY(freezer_state(dir));
+        if (state == "THAWED") return false;
+        if (state == "FROZEN") {
+            auto self = read_value(dir, "freezer.self_freezing");
+            return !self || *self != "0";
+        }
+        if (state != "FREEZING")
+            return fail("freezer state", dir + "/freezer.state", "unknown state " + state);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    // Still FREEZING after a second: the request stands, as a `pause` in progress left it.
+    return true;
 }
 
 Result<std::unique_ptr<Manager>> create_v1(Layout layout, const std::string& path, bool rootless) {

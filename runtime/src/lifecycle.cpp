@@ -16,6 +16,7 @@
 #include "launch.hpp"
 #include "notify_socket.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
 #include "wmrun/base/syscall.hpp"
 #include "wmrun/cgroups/manager.hpp"
@@ -76,6 +77,16 @@ std::vector<pid_t> container_processes(const ContainerState& s) {
         own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev)
         return {s.pid};
     return pids_in_namespace(s.pid);
+}
+
+// A process frozen by the v1 freezer takes SIGKILL only once thawed; runc thaws a paused
+// container after a SIGKILL too. Best effort: the caller's wait reports a process that stays.
+void thaw_after_sigkill(const ContainerState& state) {
+    auto cgroup = CgroupHandle::load(state);
+    if (!cgroup.valid()) return;
+    auto frozen = cgroup.manager()->frozen();
+    if (!frozen || !*frozen) return;
+    if (auto r = cgroup.manager()->thaw(); !r) log::warn(r.error().message());
 }
 
 }  // namespace
@@ -172,6 +183,7 @@ Result<> kill_container(const GlobalOptions& g, const std::string& id, int signa
     }
     auto pidfd = WM_TRY(open_process(state.pid, state.start_time));
     if (sys::pidfd_send_signal(pidfd.get(), signal, nullptr, 0) < 0) return sys_error("kill", id);
+    if (signal == SIGKILL) thaw_after_sigkill(state);
     return {};
 }
 
@@ -194,6 +206,7 @@ Result<> delete_container(const GlobalOptions& g, const std::string& id, bool fo
         auto pidfd = open_process(state->pid, state->start_time);
         if (pidfd) {
             sys::pidfd_send_signal(pidfd->get(), SIGKILL, nullptr, 0);
+            if (status == Status::paused) thaw_after_sigkill(*state);
             if (!wait_exit(pidfd->get(), 10000))
                 return fail("delete", id, "init did not die", ETIMEDOUT);
         }

@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -158,28 +159,28 @@ TEST_CASE("hybrid: freeze stops the processes, thaw resumes them") {
     std::this_thread::sleep_for(50ms);
     CHECK(*counter == before);
     CHECK(ok(process_state(pid)) != 'R');
-    if (is_hybrid())
-        CHECK(
-            cgtest::cgroup_file(std::string(detail::kHybridUnifiedRoot) + g.path(), "cgroup.events")
-                .find("frozen 1") != std::string::npos);
+    // The v1 freezer, which podman, docker and containerd read, holds the state.
+    if (::access("/sys/fs/cgroup/freezer", F_OK) == 0)
+        CHECK(cgtest::cgroup_file("/sys/fs/cgroup/freezer" + g.path(), "freezer.state") ==
+              "FROZEN");
 
     ok(g.manager->thaw());
     CHECK(!ok(g.manager->frozen()));
     CHECK(cgtest::eventually([&] { return *counter > before; }));
 
-    // Round trips stay fast: pause/resume are meant to take well under a millisecond.
-    std::vector<double> us;
-    for (int i = 0; i < 50; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
+    // Round trips in a row (how fast they are is tests/bench/freeze's to say): each freeze
+    // stops the counter, each thaw lets it go on.
+    for (int i = 0; i < 20; ++i) {
         ok(g.manager->freeze());
+        std::uint64_t at = *counter;
+        CHECK(ok(g.manager->frozen()));
+        std::this_thread::sleep_for(1ms);
+        CHECK(*counter == at);
         ok(g.manager->thaw());
-        us.push_back(
-            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-                .count());
+        CHECK(!ok(g.manager->frozen()));
     }
-    std::sort(us.begin(), us.end());
-    INFO("freeze+thaw median " << us[us.size() / 2] << " us, max " << us.back() << " us");
-    CHECK(us[us.size() / 2] < 50000);
+    std::uint64_t last = *counter;
+    CHECK(cgtest::eventually([&] { return *counter > last; }));
     ::munmap(const_cast<std::uint64_t*>(counter), 4096);
 }
 

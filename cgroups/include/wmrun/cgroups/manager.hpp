@@ -82,7 +82,9 @@ class Manager {
     virtual Result<> thaw() = 0;
     virtual Result<bool> frozen() = 0;
     // SIGKILL on v2 (and hybrid's unified tree) is cgroup.kill; otherwise the cgroup is frozen
-    // so nothing can fork, each process is signalled, and the cgroup is thawed.
+    // so nothing can fork, each process is signalled, and the cgroup is thawed. A frozen
+    // cgroup stays frozen, except after SIGKILL: the v1 freezer holds a killed task until it is
+    // thawed, so it is thawed then (as runc does).
     virtual Result<> kill_all(int signal) = 0;
     // Every process in the cgroup and its descendants.
     virtual Result<std::vector<pid_t>> pids() = 0;
