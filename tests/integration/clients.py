@@ -131,6 +131,14 @@ class PrivateMounts:
         return left
 
 
+def runtime_state(root):
+    """The containers in a runtime's state root (.exe-lower: the empty layer of the read-only
+    overlay wmrun re-executes through, which stays for the next container)."""
+    root = Path(root)
+    return sorted(p.name for p in root.iterdir() if p.name != ".exe-lower") \
+        if root.is_dir() else []
+
+
 def on_terminal(cmd, timeout=CLIENT_TIMEOUT, env=None):
     controller, terminal = pty.openpty()
     try:

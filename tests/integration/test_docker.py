@@ -102,7 +102,7 @@ class Docker:
     def runtime_state(self):
         """The runtime's state root as docker gives it (--root) on the private /run."""
         root = Path(f"/proc/{self.ns.holder.pid}/root{EXEC_ROOT}/runtime-{RUNTIME_NAME}/moby")
-        return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+        return clients.runtime_state(root)
 
     def assert_nothing_left(self, cid):
         """After `docker rm`: no container, no runtime state, mount, cgroup or process."""
