@@ -1,24 +1,22 @@
-"""podman 4.3 driving the runtime in runc's place (`podman --runtime PATH`).
+"""podman 4.3 driving the runtime in runc's place (`podman --runtime PATH`), as a user runs it.
 
 podman writes /var/lib/containers, /var/cache/containers and /run/* whatever its config says,
-so every podman command runs inside one private mount namespace with tmpfs over those, and
-its storage, run root, temp dir and event log in the test's temp dir. The image is a busybox
-rootfs made here and `podman import`ed: no registry is involved. Settings follow what podman
-needs on these hosts: cgroupfs, file events and locks, no network, and explicit rlimits (root
-cannot raise nofile/nproc to podman's defaults here).
+so every podman command runs inside one private mount namespace with tmpfs over those
+(clients.PrivateMounts), and its storage, run root, temp dir and event log in the module's
+temp dir. The image is a busybox rootfs made here and `podman import`ed: no registry is
+involved. Settings follow what podman needs on these hosts: cgroupfs, file events and locks, no
+network, and explicit rlimits (root cannot raise nofile/nproc to podman's defaults here).
 """
 
 import json
 import os
-import shutil
-import signal
-import subprocess
-import tarfile
 import time
 from pathlib import Path
+import shutil
 
 import pytest
 
+import clients
 import harness
 
 PODMAN = shutil.which("podman")
@@ -26,146 +24,115 @@ pytestmark = pytest.mark.skipif(PODMAN is None, reason="podman is not installed"
 
 IMAGE = "localhost/wmt-busybox:latest"
 PODMAN_TIMEOUT = 40
-# /run holds the runtime's default state root (podman's cleanup process drops --runtime-flag,
-# so --root cannot point elsewhere); a tmpfs keeps that, conmon's and podman's files private.
-PRIVATE_DIRS = ("/run", "/var/lib/containers", "/var/cache")
 RUN_FLAGS = ("--pull", "never", "--network", "none",
              "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096")
+IGNORES_TERM = "trap '' TERM; echo ready; while :; do sleep 1; done"
+ENDS_ON_TERM = "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done"
 
 
 class Podman:
     """podman with --runtime set to the runtime under test, run inside a private mount
-    namespace held open by a sleeping process."""
+    namespace; its containers go under a cgroup parent of its own, so whatever is left there
+    afterwards is a leak."""
 
     def __init__(self, runtime, work):
         self.runtime = runtime
-        self.work = work
-        self.work.mkdir()
-        self.root = work / "storage"
-        # podman refuses a run root longer than 50 characters; /run is private, see above.
+        self.work = Path(work)
+        self.root = self.work / "storage"
+        # podman refuses a run root longer than 50 characters; /run is private.
         self.runroot = Path("/run/wmt-podman")
-        (work / "tmp").mkdir()
-        (work / "containers.conf").write_text(f"""\
+        (self.work / "tmp").mkdir()
+        (self.work / "containers.conf").write_text(f"""\
 [containers]
 log_driver = "k8s-file"
 
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
-events_logfile_path = "{work}/events.log"
+events_logfile_path = "{self.work}/events.log"
 lock_type = "file"
 tmp_dir = "{self.runroot}/libpod-tmp"
 """)
-        (work / "storage.conf").write_text(f"""\
+        (self.work / "storage.conf").write_text(f"""\
 [storage]
 driver = "overlay"
 graphroot = "{self.root}"
 runroot = "{self.runroot}"
 """)
-        self.env = dict(os.environ, CONTAINERS_CONF=str(work / "containers.conf"),
-                        CONTAINERS_STORAGE_CONF=str(work / "storage.conf"),
-                        TMPDIR=str(work / "tmp"))
-        mounts = " && ".join(f"mount -t tmpfs tmpfs {d}" for d in PRIVATE_DIRS)
-        self.holder = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c",
-             f"{mounts} && echo ready && exec sleep infinity"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.holder.stdout.readline()
-        if line.strip() != b"ready":
-            self.holder.kill()
-            _, err = self.holder.communicate(timeout=10)
-            raise AssertionError(f"could not set up the private mount namespace: {err!r}")
-        self.mnt_ns = os.readlink(f"/proc/{self.holder.pid}/ns/mnt")
-        # Each test's containers go under a cgroup parent of its own, so whatever is left
-        # there afterwards is a leak, and the parent itself can be removed.
-        self.cgroup_parent = "/" + harness.new_container_id("-podman")
-        self.run_flags = (*RUN_FLAGS, "--cgroup-parent", self.cgroup_parent)
+        self.env = dict(os.environ, CONTAINERS_CONF=str(self.work / "containers.conf"),
+                        CONTAINERS_STORAGE_CONF=str(self.work / "storage.conf"),
+                        TMPDIR=str(self.work / "tmp"))
+        self.ns = clients.PrivateMounts(self.work)
+        self.parent = clients.CgroupParent("podman")
+        self.run_flags = (*RUN_FLAGS, "--cgroup-parent", self.parent.path)
 
-    def enter(self, args):
-        return ["nsenter", "-t", str(self.holder.pid), "-m", "--wd=" + str(self.work),
-                *map(str, args)]
+    def client(self, args):
+        return [PODMAN, "--runtime", self.runtime, "--root", self.root,
+                "--runroot", self.runroot, *args]
 
     def run(self, args, check=True, timeout=PODMAN_TIMEOUT):
-        cmd = self.enter([PODMAN, "--runtime", self.runtime, "--root", self.root,
-                          "--runroot", self.runroot, *args])
-        try:
-            res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                 timeout=timeout, env=self.env)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"{cmd} did not finish within {timeout}s") from None
-        if check and res.returncode != 0:
-            raise AssertionError(f"{cmd} exited {res.returncode}\nstdout: {res.stdout!r}\n"
-                                 f"stderr: {res.stderr!r}")
-        return res
+        return self.ns.run(self.client(args), check=check, timeout=timeout, env=self.env)
 
-    def mounts(self):
-        return Path(f"/proc/{self.holder.pid}/mountinfo").read_text().splitlines()
+    def on_terminal(self, args):
+        return self.ns.run_on_terminal(self.client(args), env=self.env)
+
+    def start(self, script, *flags):
+        """A detached container running `sh -c script`; waits for its first line, "ready"."""
+        cid = self.run(["run", "-d", *self.run_flags, *flags, IMAGE, "sh", "-c", script]
+                       ).stdout.strip()
+        assert len(cid) == 64, cid
+        deadline = time.monotonic() + 10
+        while "ready" not in self.run(["logs", cid]).stdout:
+            assert time.monotonic() < deadline, "the container never wrote its first line"
+            time.sleep(0.05)
+        return cid
+
+    def state(self, cid):
+        return json.loads(self.run(["inspect", cid]).stdout)[0]["State"]
+
+    def cgroup(self, cid):
+        return f"{self.parent.path}/libpod-{cid}"
 
     def runtime_ids(self):
         """Containers the runtime knows in its default state root inside the namespace."""
-        res = subprocess.run(self.enter([self.runtime, "list", "-q"]), capture_output=True,
-                             text=True, timeout=30, stdin=subprocess.DEVNULL)
-        assert res.returncode == 0, f"runtime list failed: {res.stderr!r}"
+        res = self.ns.run([self.runtime, "list", "-q"], timeout=30)
         return res.stdout.split()
 
-    def processes_inside(self):
-        """Processes other than the holder still in the namespace (conmon, containers)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == self.holder.pid:
-                continue
-            try:
-                if os.readlink(entry / "ns" / "mnt") == self.mnt_ns:
-                    found.append((int(entry.name), (entry / "comm").read_text().strip()))
-            except OSError:
-                pass
-        return found
-
-    def wait_no_processes(self, timeout=5):
-        """conmon may take a moment to exit after podman is done; returns what stays."""
-        deadline = time.monotonic() + timeout
-        while (left := self.processes_inside()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return left
-
     def cgroups(self):
-        """Every cgroup directory under this test's parent, the parent included."""
-        return sorted(d for d in harness.cgroup_dirs()
-                      if f"{self.cgroup_parent}/" in d + "/")
+        return self.parent.dirs()
+
+    def remove_all(self):
+        """`podman rm --all --force`; returns the processes and containers' cgroups left."""
+        self.run(["rm", "--all", "--force", "--time", "0"], check=False)
+        left = self.ns.wait_no_processes(timeout=5)
+        # podman itself leaves the parent and its conmon/ child; the containers' own
+        # libpod-<id> cgroups are the runtime's to remove on delete.
+        return left, [d for d in self.cgroups() if "/libpod-" in d]
 
     def close(self):
         self.run(["rm", "--all", "--force", "--time", "0"], check=False)
-        leftover = self.wait_no_processes()
-        for pid, _ in leftover:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.holder.kill()
-        self.holder.communicate(timeout=10)
-        # podman itself leaves the parent and its conmon/ child; the containers' own
-        # libpod-<id> cgroups are the runtime's to remove on delete.
-        left = [d for d in self.cgroups() if "/libpod-" in d]
-        harness.remove_cgroups(self.cgroups())
-        return leftover, left
+        self.ns.close()
+        self.parent.remove()
 
 
-def make_image_tar(rootfs, dest):
-    with tarfile.open(dest, "w") as tar:
-        tar.add(rootfs, arcname=".")
-    return dest
+@pytest.fixture(scope="module")
+def podman_session(tmp_path_factory):
+    work = tmp_path_factory.mktemp("podman")
+    rootfs = harness.build_rootfs_template(tmp_path_factory.mktemp("podman-image") / "rootfs")
+    p = Podman(str(harness.runtime_binary().resolve()), work)
+    try:
+        p.run(["import", clients.image_tar(rootfs, work / "rootfs.tar"), IMAGE])
+        p.ns.mark_mounts()
+        yield p
+    finally:
+        p.close()
 
 
 @pytest.fixture
-def podman(tmp_path, rootfs_template):
-    binary = str(harness.runtime_binary().resolve())
-    p = Podman(binary, tmp_path / "podman")
-    try:
-        p.run(["import", make_image_tar(rootfs_template, tmp_path / "rootfs.tar"), IMAGE])
-        p.baseline_mounts = set(p.mounts())
-        yield p
-    finally:
-        leftover, cgroups = p.close()
+def podman(podman_session):
+    """The module's podman; after each test nothing of its containers may be left."""
+    yield podman_session
+    leftover, cgroups = podman_session.remove_all()
     assert not leftover, f"processes left in podman's namespace after rm --all: {leftover}"
     assert not cgroups, f"cgroups left after rm --all: {cgroups}"
 
@@ -174,21 +141,20 @@ def assert_nothing_left(podman, cid):
     """No container in podman or the runtime, and no new mount or cgroup, for cid."""
     assert podman.run(["ps", "--all", "--quiet", "--no-trunc"]).stdout.split() == []
     assert cid not in podman.runtime_ids(), "the runtime still lists the removed container"
-    new_mounts = [harness.mount_point(l) for l in podman.mounts()
-                  if l not in podman.baseline_mounts]
+    # c/storage bind-mounts its overlay home on itself while layers are in use, and may keep
+    # it after the last one: podman's, not a container's.
+    new_mounts = [m for m in podman.ns.new_mounts() if m != str(podman.root / "overlay")]
     assert new_mounts == [], f"mounts left after the container was removed: {new_mounts}"
-    cgroups = [d for d in podman.cgroups() if cid in d]
+    cgroups = [d for d in podman.cgroups() if "/libpod-" in d]
     assert cgroups == [], f"cgroups left after the container was removed: {cgroups}"
-    assert podman.wait_no_processes() == []
+    assert podman.ns.wait_no_processes() == []
 
 
 def test_run_rm_prints_output(podman):
     res = podman.run(["run", "--rm", *podman.run_flags, IMAGE, "echo", "hello"])
     assert res.stdout == "hello\n", res.stderr
-    assert podman.run(["ps", "--all", "--quiet"]).stdout == ""
     assert podman.runtime_ids() == []
-    assert [l for l in podman.mounts() if l not in podman.baseline_mounts] == []
-    assert [d for d in podman.cgroups() if "/libpod-" in d] == []
+    assert_nothing_left(podman, "")
 
 
 def test_run_exit_status_is_reported(podman):
@@ -227,3 +193,80 @@ def test_detached_exec_stop_rm(podman):
 
     podman.run(["rm", cid])
     assert_nothing_left(podman, cid)
+
+
+@pytest.mark.parametrize("prog,status", [("/wmt/no/such", 127), ("wmt-no-such-command", 127),
+                                         ("/etc/passwd", 126)])
+def test_a_command_that_cannot_start_gives_podman_exit_status(podman, prog, status):
+    # podman decides 127 or 126 from the runtime's error text, as runc words it.
+    res = podman.run(["run", "--rm", *podman.run_flags, IMAGE, prog], check=False)
+    assert res.returncode == status, res.stderr
+    assert_nothing_left(podman, "")
+
+
+def test_exec_of_a_missing_command(podman):
+    cid = podman.start(ENDS_ON_TERM)
+    res = podman.run(["exec", cid, "/wmt/no/such"], check=False)
+    assert res.returncode == 127 and "no such file or directory" in res.stderr, res
+    res = podman.run(["exec", "-e", "WMT=1", "-w", "/tmp", "-u", "1:2", cid,
+                      "sh", "-c", 'echo "$WMT $(id -u):$(id -g) $PWD"'])
+    assert res.stdout == "1 1:2 /tmp\n"
+    podman.run(["rm", "--force", "--time", "0", cid])
+    assert_nothing_left(podman, cid)
+
+
+def test_pause_unpause_as_podman_sees_it(podman):
+    cid = podman.start(ENDS_ON_TERM)
+    podman.run(["pause", cid])
+    assert podman.state(cid)["Status"] == "paused"
+    assert clients.freezer_state(podman.cgroup(cid)) == "FROZEN"
+    podman.run(["unpause", cid])
+    assert podman.state(cid)["Status"] == "running"
+    assert clients.freezer_state(podman.cgroup(cid)) == "THAWED"
+    assert podman.run(["exec", cid, "echo", "thawed"]).stdout == "thawed\n"
+    podman.run(["rm", "--force", "--time", "0", cid])
+    assert_nothing_left(podman, cid)
+
+
+def test_limits_inside_and_on_the_host(podman):
+    cid = podman.start(ENDS_ON_TERM, "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5")
+    res = podman.run(["exec", cid, "sh", "-c", clients.inside_limits_command()])
+    assert res.stdout.split() == [str(64 << 20), "50"], res
+    limits = clients.host_limits(podman.cgroup(cid))
+    assert limits == {"memory": 64 << 20, "pids": 50, "cpu": (50000, 100000)}, limits
+    podman.run(["rm", "--force", "--time", "0", cid])
+    assert_nothing_left(podman, cid)
+
+
+def test_update_memory_alone_then_cpus(podman):
+    # podman 4.3's update has no --pids-limit.
+    cid = podman.start(ENDS_ON_TERM, "--memory", "64m", "--memory-swap", "256m",
+                       "--pids-limit", "50", "--cpus", "0.5")
+    podman.run(["update", "--memory", "96m", cid])
+    assert clients.host_limits(podman.cgroup(cid)) == {
+        "memory": 96 << 20, "pids": 50, "cpu": (50000, 100000)}
+    podman.run(["update", "--cpus", "1.5", cid])
+    assert clients.host_limits(podman.cgroup(cid)) == {
+        "memory": 96 << 20, "pids": 50, "cpu": (150000, 100000)}
+    res = podman.run(["exec", cid, "sh", "-c", clients.inside_limits_command()])
+    assert res.stdout.split() == [str(96 << 20), "50"], res
+    podman.run(["rm", "--force", "--time", "0", cid])
+    assert_nothing_left(podman, cid)
+
+
+def test_stop_escalates_to_sigkill(podman):
+    cid = podman.start(IGNORES_TERM)
+    podman.run(["stop", "--time", "1", cid])
+    state = podman.state(cid)
+    assert (state["Status"], state["ExitCode"]) == ("exited", 137), state
+    podman.run(["rm", cid])
+    assert_nothing_left(podman, cid)
+
+
+def test_tty(podman):
+    status, out = podman.on_terminal(["run", "--rm", "-t", *podman.run_flags, IMAGE,
+                                      "sh", "-c", "tty; test -t 1 && echo is-a-tty; exit 2"])
+    assert status == 2, out
+    # The container's terminal turns "\n" into "\r\n" (onlcr): its output went through a pty.
+    assert "/dev/pts/0\r" in out and "is-a-tty\r" in out, out
+    assert_nothing_left(podman, "")
