@@ -183,6 +183,7 @@ def test_exec_output_status_and_missing_command(docker):
     docker.assert_nothing_left(cid)
 
 
+@clients.PAUSE_NEEDS_V1_FREEZER
 def test_pause_unpause_as_docker_sees_it(docker):
     cid = docker.start(ENDS_ON_TERM)
     docker(["pause", cid])
@@ -208,6 +209,7 @@ def test_limits_inside_and_on_the_host(docker):
     docker.assert_nothing_left(cid)
 
 
+@clients.UPDATE_NEEDS_ZERO_AS_UNSET
 def test_update_memory_alone_then_cpus_and_pids(docker):
     # `docker update --memory` sends zeros for the cpu quota, period, shares and blkio weight
     # it leaves alone: zero means unset, and the memory change still applies.
