@@ -252,15 +252,6 @@ def _wmrun_under_test():
     return not harness.binary_is_runc(harness.runtime_binary())
 
 
-def _v1_freezer():
-    return Path("/sys/fs/cgroup/freezer/tasks").exists()
-
-
-PAUSE_NEEDS_V1_FREEZER = pytest.mark.xfail(
-    _wmrun_under_test() and _v1_freezer(), strict=True,
-    reason="issue 16 item 1: wmrun freezes only the unified tree's cgroup.freeze and the v1 "
-           "freezer, which the client reads, stays THAWED (fix: pause through the v1 freezer)")
-
 UPDATE_NEEDS_ZERO_AS_UNSET = pytest.mark.xfail(
     _wmrun_under_test(), strict=True,
     reason="issue 16 item 3: docker update sends cpu quota 0 for what it leaves alone and "

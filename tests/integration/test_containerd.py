@@ -211,7 +211,6 @@ def test_exec_output_status_and_missing_command(containerd):
     containerd.assert_nothing_left()
 
 
-@clients.PAUSE_NEEDS_V1_FREEZER
 def test_pause_resume_as_ctr_sees_it(containerd):
     cid = containerd.start(ENDS_ON_TERM)
     containerd(["task", "pause", cid])

@@ -183,7 +183,6 @@ def test_exec_output_status_and_missing_command(docker):
     docker.assert_nothing_left(cid)
 
 
-@clients.PAUSE_NEEDS_V1_FREEZER
 def test_pause_unpause_as_docker_sees_it(docker):
     cid = docker.start(ENDS_ON_TERM)
     docker(["pause", cid])

@@ -215,7 +215,6 @@ def test_exec_of_a_missing_command(podman):
     assert_nothing_left(podman, cid)
 
 
-@clients.PAUSE_NEEDS_V1_FREEZER
 def test_pause_unpause_as_podman_sees_it(podman):
     cid = podman.start(ENDS_ON_TERM)
     podman.run(["pause", cid])
