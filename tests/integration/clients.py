@@ -97,9 +97,10 @@ class PrivateMounts:
         its own, as dockerd does its data root, is not new)."""
         return sorted((collections.Counter(self.mount_points()) - self.baseline_mounts).elements())
 
-    def processes_inside(self, exclude=()):
-        """(pid, comm) of every process in the namespace but the holder and `exclude`.
-        A container has a mount namespace of its own: its processes are found by cgroup."""
+    def processes_inside(self, exclude=(), daemons=()):
+        """(pid, comm) of every process in the namespace but the holder, the pids in
+        `exclude` and the programs named in `daemons`. A container has a mount namespace of
+        its own: its processes are found by cgroup."""
         skip = {self.holder.pid, *exclude}
         found = []
         for entry in Path("/proc").iterdir():
@@ -107,15 +108,18 @@ class PrivateMounts:
                 continue
             try:
                 if os.readlink(entry / "ns" / "mnt") == self.mnt_ns:
-                    found.append((int(entry.name), (entry / "comm").read_text().strip()))
+                    comm = (entry / "comm").read_text().strip()
+                    if comm not in daemons:
+                        found.append((int(entry.name), comm))
             except OSError:
                 pass
         return found
 
-    def wait_no_processes(self, exclude=(), timeout=10):
+    def wait_no_processes(self, exclude=(), daemons=(), timeout=10):
         """Shims and monitors may take a moment to exit; returns what stays."""
         deadline = time.monotonic() + timeout
-        while (left := self.processes_inside(exclude)) and time.monotonic() < deadline:
+        while (left := self.processes_inside(exclude, daemons)) and \
+                time.monotonic() < deadline:
             time.sleep(0.05)
         return left
 

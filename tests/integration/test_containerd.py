@@ -126,8 +126,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         assert self.runtime_state() == [], "the runtime's state root still has containers"
         assert self.ns.new_mounts() == [], "mounts left after the containers were removed"
         assert self.parent.children() == [], "cgroups left after the containers were removed"
-        left = self.ns.wait_no_processes(exclude=(self.daemon.pid,), timeout=5)
-        assert [comm for _, comm in left if comm != "containerd"] == [], left
+        left = self.ns.wait_no_processes(daemons=("containerd",), timeout=5)
+        assert left == [], f"processes left after the containers were removed: {left}"
 
     def remove_everything(self):
         for cid in self(["task", "list", "--quiet"], check=False).stdout.split():
@@ -143,7 +143,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         except subprocess.TimeoutExpired:
             self.daemon.kill()
             self.daemon.wait(timeout=10)
-        left = [(p, comm) for p, comm in self.ns.close() if comm != "sleep"]
+        left = self.ns.close()
         cgroups = self.parent.children()
         self.parent.remove()
         return left, cgroups

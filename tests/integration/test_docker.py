@@ -111,9 +111,8 @@ class Docker:
         left = [m for m in self.ns.new_mounts() if cid in m]
         assert left == [], f"mounts left after the container was removed: {left}"
         assert self.parent.children() == [], "cgroups left after the container was removed"
-        daemons = [p for p, comm in self.ns.processes_inside()
-                   if comm not in ("dockerd", "containerd")]
-        assert daemons == [], f"processes left: {self.ns.processes_inside()}"
+        left = self.ns.wait_no_processes(daemons=("dockerd", "containerd"), timeout=5)
+        assert left == [], f"processes left after the container was removed: {left}"
 
     def close(self):
         self(["rm", "--force", *self(["ps", "-aq"], check=False).stdout.split()], check=False)
@@ -123,8 +122,7 @@ class Docker:
         except subprocess.TimeoutExpired:
             self.daemon.kill()
             self.daemon.wait(timeout=10)
-        # dockerd leaves its overlay2 mount of the data root to the namespace.
-        left = [(p, comm) for p, comm in self.ns.close() if comm != "sleep"]
+        left = self.ns.close()
         cgroups = self.parent.children()
         self.parent.remove()
         return left, cgroups
