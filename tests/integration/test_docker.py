@@ -175,6 +175,8 @@ def test_exec_output_status_and_missing_command(docker):
     res = docker(["exec", cid, "/wmt/no/such"], check=False)
     # docker exec prints the runtime's error on stdout.
     assert res.returncode == 126 and "no such file or directory" in res.stdout, res
+    res = docker(["exec", cid, "/etc/passwd"], check=False)
+    assert res.returncode == 126 and "permission denied" in res.stdout, res
     res = docker(["exec", "-e", "WMT=1", "-w", "/tmp", cid, "sh", "-c", 'echo "$WMT $PWD"'])
     assert res.stdout == "1 /tmp\n"
     docker(["rm", "--force", cid])
@@ -220,6 +222,20 @@ def test_update_memory_alone_then_cpus_and_pids(docker):
         "memory": 96 << 20, "pids": 80, "cpu": (150000, 100000)}
     res = docker(["exec", cid, "sh", "-c", clients.inside_limits_command()])
     assert res.stdout.split() == [str(96 << 20), "80"], res
+    docker(["rm", "--force", cid])
+    docker.assert_nothing_left(cid)
+
+
+def test_restart_runs_the_container_again(docker):
+    # stop, then create and start under the same id: the runtime's state of the first run
+    # must be gone for the second.
+    cid = docker.start("echo run >> /tmp/runs; echo ready; exec sleep 1000")
+    docker(["restart", "-t", "0", cid])
+    assert docker.state(cid)["Status"] == "running"
+    deadline = time.monotonic() + 10
+    while (runs := docker(["exec", cid, "cat", "/tmp/runs"]).stdout) != "run\nrun\n":
+        assert time.monotonic() < deadline, f"the second run never started: {runs!r}"
+        time.sleep(0.05)
     docker(["rm", "--force", cid])
     docker.assert_nothing_left(cid)
 

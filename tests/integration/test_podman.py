@@ -204,10 +204,12 @@ def test_a_command_that_cannot_start_gives_podman_exit_status(podman, prog, stat
     assert_nothing_left(podman, "")
 
 
-def test_exec_of_a_missing_command(podman):
+def test_exec_of_a_command_that_cannot_start(podman):
     cid = podman.start(ENDS_ON_TERM)
     res = podman.run(["exec", cid, "/wmt/no/such"], check=False)
     assert res.returncode == 127 and "no such file or directory" in res.stderr, res
+    res = podman.run(["exec", cid, "/etc/passwd"], check=False)
+    assert res.returncode == 126 and "permission denied" in res.stderr, res
     res = podman.run(["exec", "-e", "WMT=1", "-w", "/tmp", "-u", "1:2", cid,
                       "sh", "-c", 'echo "$WMT $(id -u):$(id -g) $PWD"'])
     assert res.stdout == "1 1:2 /tmp\n"
