@@ -9,7 +9,6 @@ import`ed from an archive made here. ctr has no `update` and no `stop`: a user s
 with `ctr task kill` and escalates with `kill -s SIGKILL`, which is what is tested.
 """
 
-import os
 import shutil
 import signal
 import subprocess

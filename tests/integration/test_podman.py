@@ -10,9 +10,9 @@ network, and explicit rlimits (root cannot raise nofile/nproc to podman's defaul
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
-import shutil
 
 import pytest
 
