@@ -18,6 +18,10 @@ Result<std::unique_ptr<Manager>> load_v2(const Json& saved);
 Result<std::unique_ptr<Manager>> create_v1(Layout layout, const std::string& path, bool rootless);
 Result<std::unique_ptr<Manager>> load_v1(const Json& saved);
 
+// --systemd-cgroup: a transient unit around the cgroupfs driver of the host's layout.
+Result<std::unique_ptr<Manager>> create_systemd(const Config& config);
+Result<std::unique_ptr<Manager>> load_systemd(const Json& saved);
+
 // Writes `resources` to a v2 cgroup whose enabled controllers are `controllers`.
 Result<> apply_v2(const std::string& dir, const std::set<std::string>& controllers,
                   const Resources& resources);

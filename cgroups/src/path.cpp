@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "wmrun/base/text.hpp"
+#include "systemd_unit.hpp"
 #include "wmrun/cgroups/manager.hpp"
 
 namespace wmrun::cgroups {
@@ -32,7 +33,11 @@ Result<std::string> expand_slice(const std::string& slice) {
     return path;
 }
 
-Result<std::string> resolve_systemd(const Config& config) {
+}  // namespace
+
+namespace detail {
+
+Result<SystemdUnit> systemd_unit(const Config& config) {
     std::string spec = config.cgroups_path;
     if (spec.empty()) spec = ":wmrun:" + config.container_id;
     auto parts = split(spec, ':');
@@ -52,15 +57,15 @@ Result<std::string> resolve_systemd(const Config& config) {
     } else {
         unit = (prefix.empty() ? "" : prefix + "-") + name + ".scope";
     }
-    return (parent == "/" ? "" : parent) + "/" + unit;
+    return SystemdUnit{slice, unit, (parent == "/" ? "" : parent) + "/" + unit};
 }
 
-}  // namespace
+}  // namespace detail
 
 Result<std::string> resolve_path(const Config& config) {
     if (config.cgroups_path.empty() && !is_plain_name(config.container_id))
         return fail(kOp, config.container_id, "invalid container id for a cgroup name");
-    if (config.systemd) return resolve_systemd(config);
+    if (config.systemd) return WM_TRY(detail::systemd_unit(config)).path;
     if (config.cgroups_path.empty()) return "/wmrun/" + config.container_id;
 
     const auto& spec = config.cgroups_path;
