@@ -3,7 +3,7 @@
 // cgroupfs driver of the host's layout does the rest inside the delegated cgroup (every limit
 // file, the device filter, freezing, stats, kill). The scope needs a process to exist, so the
 // cgroup is made when the init is entered, not before its clone.
-#include <unistd.h>
+#include <cerrno>
 
 #include "drivers.hpp"
 #include "layout.hpp"
@@ -62,7 +62,12 @@ class SystemdManager final : public Manager {
     Result<> freeze() override { return WM_TRY(fs())->freeze(); }
     Result<> thaw() override { return WM_TRY(fs())->thaw(); }
     Result<bool> frozen() override { return WM_TRY(fs())->frozen(); }
-    Result<> kill_all(int signal) override { return WM_TRY(fs())->kill_all(signal); }
+    Result<> kill_all(int signal) override {
+        auto killed = WM_TRY(fs())->kill_all(signal);
+        // systemd removes a scope's cgroup once its last process has exited: nothing to kill.
+        if (!killed && killed.error().err == ENOENT) return {};
+        return killed;
+    }
     Result<std::vector<pid_t>> pids() override { return WM_TRY(fs())->pids(); }
     Result<Stats> stats() override { return WM_TRY(fs())->stats(); }
     Result<Reclaimed> reclaim_memory() override { return WM_TRY(fs())->reclaim_memory(); }
