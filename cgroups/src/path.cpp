@@ -2,8 +2,8 @@
 #include <string>
 #include <vector>
 
-#include "wmrun/base/text.hpp"
 #include "systemd_unit.hpp"
+#include "wmrun/base/text.hpp"
 #include "wmrun/cgroups/manager.hpp"
 
 namespace wmrun::cgroups {

@@ -18,7 +18,9 @@ const char* const kManager = "org.freedesktop.systemd1.Manager";
 constexpr std::uint64_t kJobTimeoutUsec = 30'000'000;
 
 // Only reached once connect() has loaded the library.
-const SdBusApi& sd() { return **sdbus_api(); }
+const SdBusApi& sd() {
+    return **sdbus_api();
+}
 
 struct BusError {
     sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -72,7 +74,9 @@ struct SystemdBus::Jobs {
     std::map<std::string, std::string> removed;
 };
 
-void SystemdBus::BusUnref::operator()(sd_bus* bus) const { sd().sd_bus_flush_close_unref(bus); }
+void SystemdBus::BusUnref::operator()(sd_bus* bus) const {
+    sd().sd_bus_flush_close_unref(bus);
+}
 
 SystemdBus::SystemdBus(sd_bus* bus, std::unique_ptr<Jobs> jobs)
     : bus_(bus), jobs_(std::move(jobs)) {}
@@ -85,7 +89,7 @@ Result<SystemdBus> SystemdBus::connect(bool user) {
     WM_CHECK(sdbus_api());
     if (sd().sd_booted() <= 0)
         return fail(op, "/run/systemd/system",
-                    "--systemd-cgroup needs systemd as the init, and it is not running");
+                    "systemd not running on this host, cannot use systemd cgroups manager");
     sd_bus* raw = nullptr;
     int r;
     const char* address = "unix:path=/run/systemd/private";
@@ -109,12 +113,12 @@ Result<SystemdBus> SystemdBus::connect(bool user) {
     };
     // Installed before any call, so that a job finishing at once is not missed.
     r = sd().sd_bus_match_signal(bus.get(), nullptr, kService, kPath, kManager, "JobRemoved",
-                            on_job_removed, jobs.get());
+                                 on_job_removed, jobs.get());
     if (r < 0) return bus_error(op + ": match JobRemoved", address, r);
     // On the system bus systemd signals only to subscribers (on its private socket, to all).
     BusError err;
     r = sd().sd_bus_call_method(bus.get(), kService, kPath, kManager, "Subscribe", &err.e, nullptr,
-                           "");
+                                "");
     if (r < 0 && !sd().sd_bus_error_has_name(&err.e, "org.freedesktop.systemd1.AlreadySubscribed"))
         return bus_error(op + ": Subscribe", address, r, &err.e);
     return SystemdBus(bus.release(), std::move(jobs));
@@ -125,9 +129,10 @@ Result<std::string> SystemdBus::call_for_job(const std::string& method, const st
     BusError err;
     sd_bus_message* reply_raw = nullptr;
     int r = sd().sd_bus_call(bus_.get(), static_cast<sd_bus_message*>(message), kJobTimeoutUsec,
-                        &err.e, &reply_raw);
+                             &err.e, &reply_raw);
     Message reply(reply_raw);
-    if (r < 0 && missing_ok && sd().sd_bus_error_has_name(&err.e, "org.freedesktop.systemd1.NoSuchUnit"))
+    if (r < 0 && missing_ok &&
+        sd().sd_bus_error_has_name(&err.e, "org.freedesktop.systemd1.NoSuchUnit"))
         return std::string();
     if (r < 0) return bus_error(method, unit, r, &err.e);
     const char* job = nullptr;
@@ -149,32 +154,32 @@ Result<> SystemdBus::wait_for_job(const std::string& job, const std::string& uni
     }
     std::string result = jobs_->removed[job];
     jobs_->removed.erase(job);
-    if (result != "done") return fail("job of unit", unit, "finished with result \"" + result + "\"");
+    if (result != "done")
+        return fail("job of unit", unit, "finished with result \"" + result + "\"");
     return {};
 }
 
-Result<> SystemdBus::start_unit(const SystemdUnit& unit, pid_t pid,
-                                const std::string& description,
+Result<> SystemdBus::start_unit(const SystemdUnit& unit, pid_t pid, const std::string& description,
                                 const std::vector<UnitProperty>& properties) {
     const std::string method = "StartTransientUnit";
     sd_bus_message* raw = nullptr;
     int r = sd().sd_bus_message_new_method_call(bus_.get(), &raw, kService, kPath, kManager,
-                                           method.c_str());
+                                                method.c_str());
     Message m(raw);
     if (r >= 0) r = sd().sd_bus_message_append(m.get(), "ss", unit.unit.c_str(), "replace");
     if (r >= 0) r = sd().sd_bus_message_open_container(m.get(), 'a', "(sv)");
     if (r >= 0)
         r = sd().sd_bus_message_append(m.get(), "(sv)(sv)(sv)(sv)(sv)(sv)", "Description", "s",
-                                  description.c_str(), "DefaultDependencies", "b", 0,
-                                  "MemoryAccounting", "b", 1, "CPUAccounting", "b", 1,
-                                  "IOAccounting", "b", 1, "TasksAccounting", "b", 1);
+                                       description.c_str(), "DefaultDependencies", "b", 0,
+                                       "MemoryAccounting", "b", 1, "CPUAccounting", "b", 1,
+                                       "IOAccounting", "b", 1, "TasksAccounting", "b", 1);
     // As runc: a slice hangs off its parent by Wants=, holds no processes and cannot delegate.
     if (r >= 0 && unit.unit.ends_with(".slice"))
         r = sd().sd_bus_message_append(m.get(), "(sv)", "Wants", "as", 1, unit.slice.c_str());
     else if (r >= 0)
         r = sd().sd_bus_message_append(m.get(), "(sv)(sv)(sv)", "Slice", "s", unit.slice.c_str(),
-                                  "Delegate", "b", 1, "PIDs", "au", 1,
-                                  static_cast<std::uint32_t>(pid));
+                                       "Delegate", "b", 1, "PIDs", "au", 1,
+                                       static_cast<std::uint32_t>(pid));
     if (r >= 0) r = append_properties(m.get(), properties);
     if (r >= 0) r = sd().sd_bus_message_close_container(m.get());
     if (r >= 0) r = sd().sd_bus_message_append(m.get(), "a(sa(sv))", 0);
@@ -189,7 +194,7 @@ Result<> SystemdBus::set_properties(const std::string& unit,
     if (properties.empty()) return {};
     sd_bus_message* raw = nullptr;
     int r = sd().sd_bus_message_new_method_call(bus_.get(), &raw, kService, kPath, kManager,
-                                           method.c_str());
+                                                method.c_str());
     Message m(raw);
     if (r >= 0) r = sd().sd_bus_message_append(m.get(), "sb", unit.c_str(), 1);
     if (r >= 0) r = sd().sd_bus_message_open_container(m.get(), 'a', "(sv)");
@@ -206,15 +211,15 @@ Result<> SystemdBus::stop_unit(const std::string& unit) {
     const std::string method = "StopUnit";
     sd_bus_message* raw = nullptr;
     int r = sd().sd_bus_message_new_method_call(bus_.get(), &raw, kService, kPath, kManager,
-                                           method.c_str());
+                                                method.c_str());
     Message m(raw);
     if (r >= 0) r = sd().sd_bus_message_append(m.get(), "ss", unit.c_str(), "replace");
     if (r < 0) return bus_error(method + ": build message", unit, r);
     auto job = WM_TRY(call_for_job(method, unit, m.get(), true));
     if (!job.empty()) WM_CHECK(wait_for_job(job, unit));
     BusError err;  // a unit that is not failed is not reset: nothing to report
-    sd().sd_bus_call_method(bus_.get(), kService, kPath, kManager, "ResetFailedUnit", &err.e, nullptr,
-                       "s", unit.c_str());
+    sd().sd_bus_call_method(bus_.get(), kService, kPath, kManager, "ResetFailedUnit", &err.e,
+                            nullptr, "s", unit.c_str());
     return {};
 }
 

@@ -22,9 +22,9 @@ class SystemdManager final : public Manager {
         : unit_(std::move(unit)), rootless_(rootless), fs_(std::move(fs)) {}
 
     Json save() const override {
-        return Json{{"driver", "systemd"}, {"slice", unit_.slice}, {"unit", unit_.unit},
-                    {"path", unit_.path}, {"rootless", rootless_},
-                    {"cgroupfs", fs_ ? fs_->save() : Json()}};
+        return Json{{"driver", "systemd"},   {"slice", unit_.slice},
+                    {"unit", unit_.unit},    {"path", unit_.path},
+                    {"rootless", rootless_}, {"cgroupfs", fs_ ? fs_->save() : Json()}};
     }
 
     // Before the unit exists (create), the limits wait for enter(); after, they go to systemd
@@ -47,8 +47,8 @@ class SystemdManager final : public Manager {
     Result<> enter(pid_t pid) override {
         if (fs_) return fs_->enter(pid);
         auto properties = WM_TRY(unit_properties(pending_));
-        WM_CHECK(WM_TRY(bus())->start_unit(unit_, pid, "wmrun container " + unit_.unit,
-                                           properties));
+        WM_CHECK(
+            WM_TRY(bus())->start_unit(unit_, pid, "wmrun container " + unit_.unit, properties));
         auto fs = layout_ == Layout::unified ? create_v2(kCgroupRoot, unit_.path)
                                              : create_v1(layout_, unit_.path, rootless_);
         if (!fs) return std::unexpected(fs.error());
@@ -118,8 +118,8 @@ Result<std::unique_ptr<Manager>> load_systemd(const Json& saved) {
     std::unique_ptr<Manager> fs;
     if (auto inner = saved.find("cgroupfs"); inner != saved.end() && !inner->is_null())
         fs = WM_TRY(Manager::load(*inner));
-    return std::unique_ptr<Manager>(
-        std::make_unique<SystemdManager>(std::move(unit), saved.value("rootless", false), std::move(fs)));
+    return std::unique_ptr<Manager>(std::make_unique<SystemdManager>(
+        std::move(unit), saved.value("rootless", false), std::move(fs)));
 }
 
 }  // namespace wmrun::cgroups::detail

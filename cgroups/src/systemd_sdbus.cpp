@@ -12,13 +12,13 @@ Result<SdBusApi> load() {
     void* handle = ::dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
         const char* why = ::dlerror();
-        return fail("load sd-bus", lib,
-                    std::string(why ? why : "dlopen failed") +
-                        " (--systemd-cgroup needs libsystemd0)");
+        return fail(
+            "load sd-bus", lib,
+            std::string(why ? why : "dlopen failed") + " (--systemd-cgroup needs libsystemd0)");
     }
     SdBusApi api;
-#define WM_SDBUS_LOAD(name)                                                       \
-    api.name = reinterpret_cast<decltype(api.name)>(::dlsym(handle, #name));      \
+#define WM_SDBUS_LOAD(name)                                                  \
+    api.name = reinterpret_cast<decltype(api.name)>(::dlsym(handle, #name)); \
     if (api.name == nullptr) return fail("load sd-bus", lib, "no symbol " #name);
     WM_SDBUS_FUNCTIONS(WM_SDBUS_LOAD)
 #undef WM_SDBUS_LOAD

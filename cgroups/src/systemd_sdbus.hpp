@@ -10,14 +10,14 @@
 
 namespace wmrun::cgroups::detail {
 
-#define WM_SDBUS_FUNCTIONS(X)                                                                \
-    X(sd_booted) X(sd_bus_new) X(sd_bus_set_address) X(sd_bus_start) X(sd_bus_open_system)  \
-    X(sd_bus_open_user) X(sd_bus_flush_close_unref) X(sd_bus_match_signal)                   \
-    X(sd_bus_call_method) X(sd_bus_call) X(sd_bus_process) X(sd_bus_wait)                    \
-    X(sd_bus_error_free) X(sd_bus_error_is_set) X(sd_bus_error_has_name)                     \
-    X(sd_bus_message_new_method_call) X(sd_bus_message_unref) X(sd_bus_message_read)         \
-    X(sd_bus_message_append) X(sd_bus_message_append_array)                                  \
-    X(sd_bus_message_open_container) X(sd_bus_message_close_container)
+#define WM_SDBUS_FUNCTIONS(X)                                                                      \
+    X(sd_booted)                                                                                   \
+    X(sd_bus_new) X(sd_bus_set_address) X(sd_bus_start) X(sd_bus_open_system) X(sd_bus_open_user)  \
+        X(sd_bus_flush_close_unref) X(sd_bus_match_signal) X(sd_bus_call_method) X(sd_bus_call)    \
+            X(sd_bus_process) X(sd_bus_wait) X(sd_bus_error_free) X(sd_bus_error_is_set)           \
+                X(sd_bus_error_has_name) X(sd_bus_message_new_method_call) X(sd_bus_message_unref) \
+                    X(sd_bus_message_read) X(sd_bus_message_append) X(sd_bus_message_append_array) \
+                        X(sd_bus_message_open_container) X(sd_bus_message_close_container)
 
 struct SdBusApi {
 #define WM_SDBUS_MEMBER(name) decltype(&::name) name = nullptr;

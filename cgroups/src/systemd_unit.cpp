@@ -45,8 +45,7 @@ void add_cpu_quota(const Cpu& cpu, std::vector<UnitProperty>& out) {
 
 Result<> add_memory(const Memory& m, std::vector<UnitProperty>& out) {
     if (m.limit.value_or(0) != 0) out.push_back({"MemoryMax", limit_value(*m.limit)});
-    if (m.reservation.value_or(0) != 0)
-        out.push_back({"MemoryLow", limit_value(*m.reservation)});
+    if (m.reservation.value_or(0) != 0) out.push_back({"MemoryLow", limit_value(*m.reservation)});
     // runc's ConvertMemorySwapToCgroupV2Value: 0 is unset, except with an unlimited memory.
     if (m.swap.value_or(0) == 0) {
         if (m.limit.value_or(0) == -1) out.push_back({"MemorySwapMax", kUnitInfinity});
@@ -58,8 +57,7 @@ Result<> add_memory(const Memory& m, std::vector<UnitProperty>& out) {
 }
 
 Result<> add_cpu(const Cpu& cpu, std::vector<UnitProperty>& out) {
-    if (cpu.shares.value_or(0) != 0)
-        out.push_back({"CPUWeight", shares_to_weight(*cpu.shares)});
+    if (cpu.shares.value_or(0) != 0) out.push_back({"CPUWeight", shares_to_weight(*cpu.shares)});
     add_cpu_quota(cpu, out);
     if (!cpu.cpus.empty()) out.push_back({"AllowedCPUs", WM_TRY(cpu_list_to_mask(cpu.cpus))});
     if (!cpu.mems.empty())
@@ -71,9 +69,9 @@ Result<> add_cpu(const Cpu& cpu, std::vector<UnitProperty>& out) {
 Result<> add_unified(const std::map<std::string, std::string>& unified,
                      std::vector<UnitProperty>& out) {
     static const std::map<std::string, std::string> names = {
-        {"memory.high", "MemoryHigh"},        {"memory.low", "MemoryLow"},
-        {"memory.max", "MemoryMax"},          {"memory.swap.max", "MemorySwapMax"},
-        {"pids.max", "TasksMax"},             {"cpu.weight", "CPUWeight"},
+        {"memory.high", "MemoryHigh"}, {"memory.low", "MemoryLow"},
+        {"memory.max", "MemoryMax"},   {"memory.swap.max", "MemorySwapMax"},
+        {"pids.max", "TasksMax"},      {"cpu.weight", "CPUWeight"},
     };
     for (const auto& [key, value] : unified) {
         auto name = names.find(key);
@@ -100,7 +98,8 @@ Result<std::vector<std::uint8_t>> cpu_list_to_mask(const std::string& list) {
         if (!lo || !hi || *lo > *hi || *hi >= 8192)
             return fail(op, list, "invalid range \"" + item + "\"");
         if (mask.size() <= *hi / 8) mask.resize(*hi / 8 + 1);
-        for (auto n = *lo; n <= *hi; ++n) mask[n / 8] |= static_cast<std::uint8_t>(1u << (n % 8));
+        for (auto n = *lo; n <= *hi; ++n)
+            mask[n / 8] |= static_cast<std::uint8_t>(1u << (n % 8));
     }
     return mask;
 }

@@ -137,8 +137,11 @@ TEST_CASE("unit_properties: unified keys systemd has properties for") {
     Resources r;
     r.memory = Memory{};
     r.memory->limit = 1 << 20;
-    r.unified = {{"memory.high", "4194304"}, {"memory.max", "max"}, {"pids.max", "7"},
-                 {"cpu.weight", "100"}, {"io.max", "8:0 rbps=1"}};
+    r.unified = {{"memory.high", "4194304"},
+                 {"memory.max", "max"},
+                 {"pids.max", "7"},
+                 {"cpu.weight", "100"},
+                 {"io.max", "8:0 rbps=1"}};
     auto ps = props(r);
     CHECK(prop(ps, "MemoryHigh") == 4194304u);
     CHECK(prop(ps, "MemoryMax") == kUnitInfinity);  // unified wins, as it is written last
