@@ -22,10 +22,13 @@ Result<std::unique_ptr<Manager>> load_v1(const Json& saved);
 Result<std::unique_ptr<Manager>> create_systemd(const Config& config);
 Result<std::unique_ptr<Manager>> load_systemd(const Json& saved);
 
-// Writes `resources` to a v2 cgroup whose enabled controllers are `controllers`.
+// Writes `resources` to a v2 cgroup whose enabled controllers are `controllers`: all of them
+// or, when one is refused, none (the files written before it are put back).
 Result<> apply_v2(const std::string& dir, const std::set<std::string>& controllers,
                   const Resources& resources);
-Result<> apply_hugetlb_v2(const std::string& dir, const std::vector<HugepageLimit>& limits);
+class WriteJournal;
+Result<> apply_hugetlb_v2(WriteJournal& journal, const std::string& dir,
+                         const std::vector<HugepageLimit>& limits);
 
 // Stats of a v2 cgroup; a part whose files are absent is left as it was.
 void read_stats_v2(const std::string& dir, Stats& stats);

@@ -13,6 +13,19 @@ namespace {
 
 using namespace wmrun::json_fields;
 
+// runc's update and its cgroup drivers take 0 as "leave alone" for these fields, and docker
+// sends 0 for every one it does not change (a 0 written to cpu.cfs_quota_us is refused).
+template <typename T>
+void zero_is_unset(std::optional<T>& v) {
+    if (v && *v == 0) v.reset();
+}
+
+// A memory figure: -1 (unlimited) or a byte count.
+Result<> check_limit(const Fields& f, std::string_view key, const std::optional<std::int64_t>& v) {
+    if (v && *v < -1) return field_error(f.at(key), "must be -1 (unlimited) or a byte count");
+    return {};
+}
+
 Result<DeviceRule> parse_device_rule(const Json& v, const std::string& path) {
     auto f = WM_TRY(Fields::of(v, path));
     DeviceRule rule;
@@ -46,6 +59,16 @@ Result<Memory> parse_memory(const Json& v, const std::string& path) {
     m.disable_oom_killer = WM_TRY(f.opt_bool("disableOOMKiller"));
     m.use_hierarchy = WM_TRY(f.opt_bool("useHierarchy"));
     m.check_before_update = WM_TRY(f.opt_bool("checkBeforeUpdate"));
+    for (auto* v : {&m.limit, &m.reservation, &m.swap, &m.kernel, &m.kernel_tcp})
+        zero_is_unset(*v);
+    WM_CHECK(check_limit(f, "limit", m.limit));
+    WM_CHECK(check_limit(f, "reservation", m.reservation));
+    WM_CHECK(check_limit(f, "swap", m.swap));
+    if (m.swappiness && *m.swappiness > 100)
+        return field_error(f.at("swappiness"), "must be 0 to 100");
+    if (m.limit && m.swap && *m.limit > 0 && *m.swap > 0 && *m.swap < *m.limit)
+        return field_error(f.at("swap"), "memory+swap must not be below the memory limit (" +
+                                             std::to_string(*m.limit) + ")");
     return m;
 }
 
@@ -68,6 +91,17 @@ Result<Cpu> parse_cpu(const Json& v, const std::string& path) {
     c.cpus = WM_TRY(f.string_or("cpus"));
     c.mems = WM_TRY(f.string_or("mems"));
     c.idle = WM_TRY(f.opt_int<std::int64_t>("idle"));
+    zero_is_unset(c.shares);
+    zero_is_unset(c.quota);
+    zero_is_unset(c.period);
+    zero_is_unset(c.realtime_runtime);
+    zero_is_unset(c.realtime_period);
+    // The kernel's bounds (v1 cpu.cfs_*_us and v2 cpu.max alike): a period of 1 ms to 1 s, a
+    // quota of at least 1 ms or -1 (no limit).
+    if (c.quota && *c.quota != -1 && *c.quota < 1000)
+        return field_error(f.at("quota"), "must be -1 (no limit) or at least 1000 (us)");
+    if (c.period && (*c.period < 1000 || *c.period > 1000000))
+        return field_error(f.at("period"), "must be 1000 to 1000000 (us)");
     // config-linux.md: a positive quota MUST be no smaller than burst (runtimes MAY error).
     if (c.burst && c.quota && *c.quota > 0 && *c.burst > *c.quota)
         return field_error(f.at("burst"),
@@ -79,7 +113,10 @@ Result<Pids> parse_pids(const Json& v, const std::string& path) {
     auto f = WM_TRY(Fields::of(v, path));
     // The JSON schema still lists `limit` as required, but config-linux.md made it OPTIONAL
     // (absent: leave pids.max alone); we follow the prose.
-    return Pids{WM_TRY(f.opt_int<std::int64_t>("limit"))};
+    // 0 leaves pids.max alone, as in runc; a negative limit is "max".
+    Pids p{WM_TRY(f.opt_int<std::int64_t>("limit"))};
+    zero_is_unset(p.limit);
+    return p;
 }
 
 Result<WeightDevice> parse_weight_device(const Json& v, const std::string& path) {
@@ -117,6 +154,8 @@ Result<BlockIo> parse_block_io(const Json& v, const std::string& path) {
     BlockIo b;
     b.weight = WM_TRY(f.opt_int<std::uint16_t>("weight"));
     b.leaf_weight = WM_TRY(f.opt_int<std::uint16_t>("leafWeight"));
+    zero_is_unset(b.weight);
+    zero_is_unset(b.leaf_weight);
     WM_CHECK(f.each("weightDevice", [&](const Json& e, const std::string& p) -> Result<> {
         b.weight_devices.push_back(WM_TRY(parse_weight_device(e, p)));
         return {};

@@ -10,6 +10,7 @@
 #include "cgroup_dir.hpp"
 #include "convert.hpp"
 #include "drivers.hpp"
+#include "write_journal.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
 
@@ -19,15 +20,19 @@ namespace {
 
 class Writer {
   public:
-    Writer(const std::string& dir, const std::set<std::string>& controllers)
-        : dir_(dir), controllers_(controllers) {}
+    Writer(const std::string& dir, const std::set<std::string>& controllers, WriteJournal& journal)
+        : dir_(dir), controllers_(controllers), journal_(journal) {}
 
     Result<> need(const std::string& controller) const {
         if (controllers_.contains(controller)) return {};
         return fail(controller, dir_, "controller is not available to this cgroup", ENODEV);
     }
     Result<> write(const std::string& file, const std::string& value) const {
-        return write_value(dir_, file, value);
+        return journal_.write(dir_, file, value);
+    }
+    std::optional<std::string> read(const std::string& file) const {
+        auto v = read_value(dir_, file);
+        return v ? std::optional<std::string>(*v) : std::nullopt;
     }
     bool has(const std::string& file) const { return has_file(dir_, file); }
     const std::string& dir() const { return dir_; }
@@ -35,6 +40,7 @@ class Writer {
   private:
     const std::string& dir_;
     const std::set<std::string>& controllers_;
+    WriteJournal& journal_;
 };
 
 Result<> apply_memory(const Writer& w, const Memory& m) {
@@ -64,7 +70,14 @@ Result<> apply_cpu(const Writer& w, const Cpu& c) {
         WM_CHECK(w.need("cpu"));
         WM_CHECK(w.write("cpu.weight", std::to_string(shares_to_weight(*c.shares))));
     }
-    if (auto max = cpu_max_v2(c)) {
+    auto max = cpu_max_v2(c);
+    if (max && !c.quota) {
+        // A period alone keeps the quota in place, as on v1 (cpu.max takes both at once).
+        WM_CHECK(w.need("cpu"));
+        auto current = w.read("cpu.max").value_or("max");
+        *max = current.substr(0, current.find(' ')) + max->substr(max->find(' '));
+    }
+    if (max) {
         WM_CHECK(w.need("cpu"));
         WM_CHECK(w.write("cpu.max", *max));
     }
@@ -158,20 +171,27 @@ Result<> apply_devices(const std::string& dir, const std::vector<DeviceRule>& ru
 
 }  // namespace
 
-Result<> apply_hugetlb_v2(const std::string& dir, const std::vector<HugepageLimit>& limits) {
+Result<> apply_hugetlb_v2(WriteJournal& journal, const std::string& dir,
+                         const std::vector<HugepageLimit>& limits) {
     for (const auto& h : limits) {
         std::string file = "hugetlb." + h.page_size + ".max";
         if (!has_file(dir, file))
             return fail("hugetlb", dir + "/" + file, "page size not supported", ENOENT);
-        WM_CHECK(write_value(dir, file, std::to_string(h.limit)));
+        WM_CHECK(journal.write(dir, file, std::to_string(h.limit)));
     }
     return {};
 }
 
 Result<> apply_v2(const std::string& dir, const std::set<std::string>& controllers,
                   const Resources& r) {
-    Writer w(dir, controllers);
-    if (!r.devices.empty()) WM_CHECK(apply_devices(dir, r.devices));
+    // Each file's old value is read before it is written, and all of them are put back when
+    // one write fails (the journal's destructor), so the limits change whole or not at all.
+    WriteJournal journal;
+    Writer w(dir, controllers, journal);
+    for (const auto& [key, value] : r.unified)
+        WM_CHECK(check_unified_key(key, controllers));
+    if (r.network && (r.network->class_id || !r.network->priorities.empty()))
+        return fail("network", dir, "net_cls and net_prio exist only on cgroup v1", ENOTSUP);
     if (r.memory) WM_CHECK(apply_memory(w, *r.memory));
     if (r.cpu) WM_CHECK(apply_cpu(w, *r.cpu));
     if (r.pids && r.pids->limit && *r.pids->limit != 0) {
@@ -181,18 +201,18 @@ Result<> apply_v2(const std::string& dir, const std::set<std::string>& controlle
     if (r.block_io) WM_CHECK(apply_io(w, *r.block_io));
     if (!r.hugepage_limits.empty()) {
         WM_CHECK(w.need("hugetlb"));
-        WM_CHECK(apply_hugetlb_v2(dir, r.hugepage_limits));
+        WM_CHECK(apply_hugetlb_v2(journal, dir, r.hugepage_limits));
     }
-    if (r.network && (r.network->class_id || !r.network->priorities.empty()))
-        return fail("network", dir, "net_cls and net_prio exist only on cgroup v1", ENOTSUP);
     WM_CHECK(apply_rdma(w, r.rdma));
-    // Last, so that explicit file values win over the converted ones above.
-    for (const auto& [key, value] : r.unified)
-        WM_CHECK(check_unified_key(key, controllers));
+    // After the converted values, so that explicit file values win over them.
     for (const auto& [key, value] : r.unified) {
         if (!w.has(key)) return fail("linux.resources.unified", dir + "/" + key, "no such file");
         WM_CHECK(w.write(key, value));
     }
+    // Last: the device program is swapped in one step and cannot be read back, so nothing
+    // that could still fail comes after it.
+    if (!r.devices.empty()) WM_CHECK(apply_devices(dir, r.devices));
+    journal.commit();
     return {};
 }
 

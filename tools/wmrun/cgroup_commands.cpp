@@ -43,7 +43,8 @@ Result<T> parse_int(const std::string& flag, const std::string& text) {
 struct UpdateFlags {
     std::string id, resources_file;
     std::string memory, memory_reservation, memory_swap, kernel_memory;
-    std::string cpu_shares, cpu_quota, cpu_period, cpu_rt_period, cpu_rt_runtime;
+    std::string cpu_shares, cpu_quota, cpu_period, cpu_rt_period, cpu_rt_runtime, cpu_burst,
+        cpu_idle;
     std::string cpuset_cpus, cpuset_mems, pids_limit, blkio_weight;
     std::string l3_cache_schema, mem_bw_schema;
 };
@@ -66,8 +67,9 @@ Result<Json> update_resources(CLI::App& cmd, const UpdateFlags& f) {
         if (!r.is_object()) return fail("read resources", f.resources_file, "not a JSON object");
     }
     auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
-    if (given("--kernel-memory"))
-        log::warn("--kernel-memory is ignored: the kernel no longer supports it");
+    for (const char* flag : {"--kernel-memory", "--kernel-memory-tcp"})
+        if (given(flag))
+            log::warn(std::string(flag) + " is ignored: the kernel no longer supports it");
     if (given("--memory")) r["memory"]["limit"] = WM_TRY(parse_size("--memory", f.memory));
     if (given("--memory-reservation"))
         r["memory"]["reservation"] =
@@ -80,6 +82,10 @@ Result<Json> update_resources(CLI::App& cmd, const UpdateFlags& f) {
         r["cpu"]["quota"] = WM_TRY(parse_int<std::int64_t>("--cpu-quota", f.cpu_quota));
     if (given("--cpu-period"))
         r["cpu"]["period"] = WM_TRY(parse_int<std::uint64_t>("--cpu-period", f.cpu_period));
+    if (given("--cpu-burst"))
+        r["cpu"]["burst"] = WM_TRY(parse_int<std::uint64_t>("--cpu-burst", f.cpu_burst));
+    if (given("--cpu-idle"))
+        r["cpu"]["idle"] = WM_TRY(parse_int<std::int64_t>("--cpu-idle", f.cpu_idle));
     if (given("--cpu-rt-period"))
         r["cpu"]["realtimePeriod"] =
             WM_TRY(parse_int<std::uint64_t>("--cpu-rt-period", f.cpu_rt_period));
@@ -123,6 +129,8 @@ void add_update(CLI::App& app, Context& ctx) {
     cmd->add_option("--cpu-share,--cpu-shares", f.cpu_shares, "CPU shares (relative weight)");
     cmd->add_option("--cpu-quota", f.cpu_quota, "CPU CFS quota in microseconds");
     cmd->add_option("--cpu-period", f.cpu_period, "CPU CFS period in microseconds");
+    cmd->add_option("--cpu-burst", f.cpu_burst, "CPU CFS burst in microseconds");
+    cmd->add_option("--cpu-idle", f.cpu_idle, "1: SCHED_IDLE for the cgroup, 0: normal");
     cmd->add_option("--cpu-rt-period", f.cpu_rt_period, "CPU realtime period in microseconds");
     cmd->add_option("--cpu-rt-runtime", f.cpu_rt_runtime, "CPU realtime runtime in microseconds");
     cmd->add_option("--cpuset-cpus", f.cpuset_cpus, "CPUs to use (0-3, 0,1)");

@@ -138,3 +138,51 @@ TEST_CASE("linux.resources errors name the field") {
     // Unknown members are ignored, as config.md asks.
     CHECK(resources_error({{"oomScoreAdj", 100}, {"memory", {{"futureKnob", 1}}}}) == "(accepted)");
 }
+
+TEST_CASE("0 leaves a field alone, as runc's update reads docker's zeros") {
+    auto r = cgroups::parse_resources(Json::parse(R"({
+        "memory": {"limit": 100663296, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0,
+                "realtimePeriod": 0, "cpus": "", "mems": ""},
+        "blockIO": {"weight": 0, "leafWeight": 0},
+        "pids": {"limit": 0}})"),
+                                      "r");
+    REQUIRE(r);
+    CHECK(r->memory->limit == 100663296);
+    CHECK_FALSE(r->memory->reservation);
+    CHECK_FALSE(r->memory->swap);
+    CHECK_FALSE(r->memory->kernel);
+    CHECK_FALSE(r->memory->kernel_tcp);
+    CHECK_FALSE(r->cpu->shares);
+    CHECK_FALSE(r->cpu->quota);
+    CHECK_FALSE(r->cpu->period);
+    CHECK_FALSE(r->cpu->realtime_runtime);
+    CHECK_FALSE(r->cpu->realtime_period);
+    CHECK_FALSE(r->block_io->weight);
+    CHECK_FALSE(r->block_io->leaf_weight);
+    CHECK_FALSE(r->pids->limit);
+    // Fields where 0 is a setting of its own stay.
+    auto idle = cgroups::parse_resources(
+        Json::parse(R"({"cpu": {"idle": 0, "burst": 0}, "memory": {"swappiness": 0}})"), "r");
+    REQUIRE(idle);
+    CHECK(idle->cpu->idle == 0);
+    CHECK(idle->cpu->burst == 0);
+    CHECK(idle->memory->swappiness == 0);
+}
+
+TEST_CASE("values the kernel would refuse are refused before anything is written") {
+    CHECK(resources_error({{"cpu", {{"quota", 999}}}}) ==
+          "linux.resources.cpu.quota: must be -1 (no limit) or at least 1000 (us)");
+    CHECK(resources_error({{"cpu", {{"quota", -1}, {"period", 999}}}}) ==
+          "linux.resources.cpu.period: must be 1000 to 1000000 (us)");
+    CHECK(resources_error({{"cpu", {{"period", 1000001}}}}) ==
+          "linux.resources.cpu.period: must be 1000 to 1000000 (us)");
+    CHECK(resources_error({{"memory", {{"swappiness", 101}}}}) ==
+          "linux.resources.memory.swappiness: must be 0 to 100");
+    CHECK(resources_error({{"memory", {{"limit", -2}}}}) ==
+          "linux.resources.memory.limit: must be -1 (unlimited) or a byte count");
+    CHECK(resources_error({{"memory", {{"limit", 2048}, {"swap", 1024}}}}) ==
+          "linux.resources.memory.swap: memory+swap must not be below the memory limit (2048)");
+    CHECK(resources_error({{"memory", {{"limit", -1}, {"swap", -1}}}, {"cpu", {{"quota", -1}}}}) ==
+          "(accepted)");
+}

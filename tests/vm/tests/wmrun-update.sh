@@ -1,6 +1,7 @@
 #!/bin/bash
 # `wmrun update` changes the limits of a running container: pids.max, memory.max and cpu.max
-# read back from its cgroup, and the new pids limit is enforced.
+# read back from its cgroup, and the new pids limit is enforced. Zero means "leave alone" (what
+# docker sends for each field it does not change), and a refused update is undone whole.
 
 # shellcheck disable=SC2016,SC2034,SC2317
 source "$(dirname "$0")/wmrun-common.bash"
@@ -33,4 +34,31 @@ echo "exec under pids.max=3: $out"
 check '[[ $out == *"can"?"t fork"* ]]' "a fork past the updated limit fails inside the shell"
 refused=$(awk '$1 == "max" { print $2 }' "$CG/pids.events")
 check '[ "$refused" -ge 1 ]' "pids.events counts the refusal"
+
+limits() { cat "$CG/memory.max" "$CG/memory.low" "$CG/cpu.max" "$CG/cpu.weight" "$CG/pids.max"; }
+before=$(limits)
+# What docker's daemon sends for `docker update --memory 40m`, through containerd's shim.
+docker_update='{"memory": {"limit": 41943040, "reservation": 0, "swap": 0, "kernel": 0,
+  "kernelTCP": 0}, "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0,
+  "realtimePeriod": 0, "cpus": "", "mems": ""}, "blockIO": {"weight": 0}, "pids": {"limit": 0}}'
+check 'echo "$docker_update" | wm update --resources - "$ID"' "docker's update JSON succeeds"
+check '[ "$(cat "$CG/memory.max")" = $((40 << 20)) ]' "memory.max is now 40 MiB"
+check '[ "$(limits | sed 1d)" = "$(echo "$before" | sed 1d)" ]' "the zeros left the rest alone"
+check 'wm update --memory 0 --cpu-quota 0 --cpu-period 0 --cpu-shares 0 --pids-limit 0 \
+    --blkio-weight 0 "$ID"' "update with flags of 0 succeeds"
+check '[ "$(limits | sed 1d)" = "$(echo "$before" | sed 1d)" ] &&
+    [ "$(cat "$CG/memory.max")" = $((40 << 20)) ]' "flags of 0 change nothing"
+check 'wm update --cpu-period 50000 "$ID" && [ "$(cat "$CG/cpu.max")" = "30000 50000" ]' \
+    "a period alone keeps the quota"
+
+before=$(limits)
+# memory and cpu go in before pids; the kernel refuses pids.max above PID_MAX_LIMIT (EINVAL).
+bad='{"memory": {"limit": 33554432, "reservation": 1048576}, "cpu": {"shares": 4096,
+  "quota": 20000, "period": 100000}, "pids": {"limit": 100000000}}'
+out=$(echo "$bad" | wm update --resources - "$ID" 2>&1) && refused_rc=0 || refused_rc=$?
+echo "refused update: $out"
+check '[ "$refused_rc" != 0 ] && [[ $out == *pids.max* ]]' "an update the kernel refuses fails"
+after=$(limits)
+echo "before: $before" | tr '\n' ' '; echo; echo "after:  $after" | tr '\n' ' '; echo
+check '[ "$after" = "$before" ]' "every value written before the refused one is back"
 finish
