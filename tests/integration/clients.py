@@ -20,8 +20,6 @@ import tarfile
 import time
 from pathlib import Path
 
-import pytest
-
 import harness
 
 CLIENT_TIMEOUT = 60
@@ -248,18 +246,6 @@ def docker_archive(rootfs, dest, tag):
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     return dest
-
-
-# --- flows wmrun fails until their fixes land (runc passes them) ---------------------------------
-
-def _wmrun_under_test():
-    return not harness.binary_is_runc(harness.runtime_binary())
-
-
-UPDATE_NEEDS_ZERO_AS_UNSET = pytest.mark.xfail(
-    _wmrun_under_test(), strict=True,
-    reason="issue 16 item 3: docker update sends cpu quota 0 for what it leaves alone and "
-           "wmrun writes it, EINVAL (fix: zero means unset, update all or nothing)")
 
 
 # --- limits as the container and the host see them -----------------------------------------------

@@ -208,7 +208,6 @@ def test_limits_inside_and_on_the_host(docker):
     docker.assert_nothing_left(cid)
 
 
-@clients.UPDATE_NEEDS_ZERO_AS_UNSET
 def test_update_memory_alone_then_cpus_and_pids(docker):
     # `docker update --memory` sends zeros for the cpu quota, period, shares and blkio weight
     # it leaves alone: zero means unset, and the memory change still applies.
