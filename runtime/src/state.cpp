@@ -160,7 +160,8 @@ Result<ContainerState> StateStore::load(const std::string& id) const {
     ContainerState s;
     try {
         s.id = doc.at("id").get<std::string>();
-        if (s.id != id) return fail("read state", path, "names another container: " + s.id);        s.oci_version = doc.value("ociVersion", "");
+        if (s.id != id) return fail("read state", path, "names another container: " + s.id);
+        s.oci_version = doc.value("ociVersion", "");
         s.pid = doc.at("pid").get<pid_t>();
         s.start_time = doc.at("wmrun").at("startTime").get<std::uint64_t>();
         s.bundle = doc.at("bundle").get<std::string>();
