@@ -55,7 +55,7 @@ def pytest_runtest_call(item):
     # No pytest-timeout on the host: a SIGALRM bounds the test body. Every subprocess also has
     # its own timeout, so this only catches a loop that never ends.
     key = "wmrun_slow_timeout" if item.get_closest_marker("slow") else "wmrun_test_timeout"
-    seconds = int(item.config.getini(key))
+    seconds = int(int(item.config.getini(key)) * harness.TIME_SCALE)
 
     def expired(signum, frame):
         raise TimeLimitExceeded(f"test ran longer than {seconds}s ({key} in pytest.ini)")
@@ -87,8 +87,22 @@ def runtime(tmp_path):
     return harness.Runtime(harness.runtime_binary(), tmp_path / "state", tmp_path / "io")
 
 
+@pytest.fixture
+def sanitizer_reports():
+    """In a sanitized run (harness.sanitizer_reports_dir), fail the test during which a wmrun
+    process wrote an ASan or UBSan report, showing it; tools/run-tests lists every report
+    again at the end, with those of processes that outlived their test."""
+    reports = harness.sanitizer_reports_dir()
+    before = set(reports.iterdir()) if reports else set()
+    yield
+    new = sorted(set(reports.iterdir()) - before) if reports else []
+    if new:
+        pytest.fail("sanitizer reports:\n" + "\n".join(
+            f"--- {p}\n{p.read_text(errors='replace')[:6000]}" for p in new), pytrace=False)
+
+
 @pytest.fixture(autouse=True)
-def leak_check(runtime, tmp_path):
+def leak_check(runtime, tmp_path, sanitizer_reports):
     """Fail the test if it leaves a mount, a state dir or a cgroup behind.
 
     Containers still present at the end are force-deleted first (so a failed test cleans up

@@ -18,7 +18,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = REPO / "build" / "tools" / "wmrun"
-DEFAULT_TIMEOUT = 30
+# A runtime built with sanitizers runs several times slower: tools/run-tests --sanitize sets
+# WMRUN_TIME_SCALE, which stretches every time limit and waiting period of the tests.
+TIME_SCALE = float(os.environ.get("WMRUN_TIME_SCALE", "1"))
+DEFAULT_TIMEOUT = 30 * TIME_SCALE
 ID_PREFIX = "wmt-"
 
 # Applets the tests call; the rootfs gets a symlink for every applet busybox has, but these
@@ -73,8 +76,18 @@ def run_tool(*args, timeout=120):
 
 def support_binary(name):
     """A program of tests/support (static, for busybox rootfs), from the build dir of the
-    runtime under test."""
+    runtime under test, or from $WMRUN_SUPPORT_DIR (a sanitizer build has none)."""
+    if os.environ.get("WMRUN_SUPPORT_DIR"):
+        return Path(os.environ["WMRUN_SUPPORT_DIR"]) / name
     return runtime_binary().resolve().parents[1] / "tests" / "support" / name
+
+
+def sanitizer_reports_dir():
+    """Where the runtime under test, built with ASan+UBSan, writes its reports (log_path of
+    ASAN_OPTIONS and UBSAN_OPTIONS), or None when the run is not sanitized. Set by
+    tools/run-tests --sanitize --integration."""
+    d = os.environ.get("WMRUN_SANITIZER_REPORTS")
+    return Path(d) if d else None
 
 
 def new_container_id(suffix=""):
