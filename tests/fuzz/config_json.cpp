@@ -2,7 +2,7 @@
 // (read under the JSON limits, parse, validate every field) and the idmapped-mount checks that
 // it makes on the result before it creates anything.
 #include "common/fuzz_support.hpp"
-#include "idmap_mounts.hpp"
+#include "rootfs/idmap_mounts.hpp"
 #include "wmrun/runtime/spec.hpp"
 
 using namespace wmrun;

@@ -1,6 +1,6 @@
 // linux.seccomp: the parser of runtime/src/spec and the compile to BPF through libseccomp
 // that the container's init runs before it waits for `start` (not the load).
-#include "seccomp.hpp"
+#include "process/seccomp.hpp"
 #include "common/fuzz_support.hpp"
 #include "spec/spec_parse_internal.hpp"
 #include "wmrun/base/json.hpp"

@@ -355,7 +355,7 @@ def test_dev_console_symlink_with_a_terminal(runtime, bundle, canary, tmp_path):
 
 # --- CVE-2025-52881: procfs writes redirected ------------------------------------------------
 
-# Sysctls are written through a private procfs instance (runtime/src/procfs.hpp): what the
+# Sysctls are written through a private procfs instance (runtime/src/process/procfs.hpp): what the
 # bundle mounts or plants at /proc/sys cannot redirect them, and the value lands in the real
 # sysctl of the container's namespace. A second proc mount shows it.
 PROC2 = {"destination": "/proc2", "type": "proc", "source": "proc"}

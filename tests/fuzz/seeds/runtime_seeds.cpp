@@ -1,7 +1,7 @@
 // Seeds for config-json, state-json, seccomp and resources: `wmrun spec`'s default config (root
 // and rootless), the same with the optional sections filled in, and state files as the state
 // store writes them.
-#include "seccomp.hpp"
+#include "process/seccomp.hpp"
 #include "seeds.hpp"
 #include "spec/default_seccomp.hpp"
 #include "spec/spec_parse_internal.hpp"

@@ -18,7 +18,7 @@
 #include <set>
 #include <string>
 
-#include "../../../runtime/src/seccomp.hpp"
+#include "../../../runtime/src/process/seccomp.hpp"
 #include "wmrun/runtime/spec.hpp"
 
 using namespace wmrun;

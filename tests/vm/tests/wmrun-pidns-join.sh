@@ -1,7 +1,7 @@
 #!/bin/bash
 # A container joining another's pid namespace by path, on a kernel without proc's pidns=
 # parameter (6.1): its /proc is made by a process forked into that namespace from one that has
-# dropped every fd and moved onto an empty tmpfs (runtime/src/proc_mount.cpp). The other
+# dropped every fd and moved onto an empty tmpfs (runtime/src/rootfs/proc_mount.cpp). The other
 # container, holding CAP_SYS_PTRACE, scans /proc/*/{root,cwd,fd} all the while for a way to the
 # host (tests/support/proc_scanner.cpp) and must find none; the joiner's /proc shows the
 # namespace it joined. (The joiners must be done before the scanner, pid 1 of the namespace,

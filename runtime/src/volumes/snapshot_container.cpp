@@ -1,0 +1,90 @@
+// snapshot create and restore where the source or target is a container (snapshots.hpp).
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "volumes/snapshot_freeze.hpp"
+#include "wmrun/runtime/snapshots.hpp"
+#include "wmrun/runtime/state.hpp"
+
+namespace wmrun::runtime {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The newest snapshot of the same source: its file metadata lets create skip unchanged files.
+Result<std::string> latest_of(snapshot::Repository& repo, const std::string& source) {
+    std::string id;
+    for (const auto& s : WM_TRY(repo.list()))
+        if (s.source == source) id = s.id;
+    return id;
+}
+
+bool restores_into_container(const GlobalOptions& g, const std::string& target,
+                             const std::string& store) {
+    if (target.find('/') != std::string::npos || !validate_id(target)) return false;
+    if (names_container(g, target)) return true;
+    struct stat st;
+    std::string upper = store + "/containers/" + target + "/upper";
+    return ::stat(upper.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+bool names_container(const GlobalOptions& g, const std::string& arg) {
+    if (arg.find('/') != std::string::npos || !validate_id(arg)) return false;
+    return StateStore(g.root).load(arg).has_value();
+}
+
+Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Repository& repo,
+                                       const std::string& source, snapshot::CreateOptions opt) {
+    SnapshotReport report;
+    report.source = source;
+    // The freeze: taken in before_read, released in after_read, timed from the freeze call to
+    // the end of the thaw, which is what the container's processes feel.
+    std::unique_ptr<FreezeGuard> freeze;
+    Clock::time_point freeze_start;
+    if (names_container(g, source)) {
+        report.container = source;
+        auto src = WM_TRY(snapshot_source(g, source));
+        report.source = src.dir;
+        opt.include = src.include;
+        if (opt.parent.empty()) opt.parent = WM_TRY(latest_of(repo, report.source));
+        if (src.status == Status::running) {
+            opt.before_read = [&]() -> Result<> {
+                freeze_start = Clock::now();
+                freeze = WM_TRY(freeze_for_snapshot(g, report.container));
+                return {};
+            };
+            opt.after_read = [&]() -> Result<> {
+                auto thawed = freeze->thaw();
+                report.pause_ms =
+                    std::chrono::duration<double, std::milli>(Clock::now() - freeze_start).count();
+                return thawed;
+            };
+        }
+    }
+    report.parent = opt.parent;
+    report.result = WM_TRY(repo.create(report.source, opt));
+    report.paused = freeze && freeze->frozen_by_us();
+    if (!report.paused) report.pause_ms = 0;
+    return report;
+}
+
+Result<snapshot::RestoreResult> restore_snapshot(const GlobalOptions& g,
+                                                 snapshot::Repository& repo, const std::string& id,
+                                                 const std::string& target,
+                                                 const std::string& store,
+                                                 const snapshot::ProgressFn& progress) {
+    if (!restores_into_container(g, target, store))
+        return repo.restore(id, target, {.allow_damaged = true, .progress = progress});
+    snapshot::RestoreResult r;
+    WM_CHECK(replace_volume_layer(g, target, store, [&](const std::string& dir) -> Result<> {
+        r = WM_TRY(repo.restore(id, dir, {.progress = progress}));
+        return {};
+    }));
+    return r;
+}
+
+}  // namespace wmrun::runtime
