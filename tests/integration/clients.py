@@ -305,3 +305,18 @@ def wait_gone(path, timeout=10):
     while Path(path).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     return not Path(path).exists()
+
+
+def stop_daemon(daemon, ns, parent):
+    """Stops a client's daemon (SIGTERM, then SIGKILL after 30 s), closes its namespace and
+    removes the cgroup parent; returns (processes left in the namespace, cgroups left)."""
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        daemon.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait(timeout=10)
+    left = ns.close()
+    cgroups = parent.children()
+    parent.remove()
+    return left, cgroups

@@ -10,8 +10,6 @@ with `ctr task kill` and escalates with `kill -s SIGKILL`, which is what is test
 """
 
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -136,16 +134,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     def close(self):
         self.remove_everything()
-        self.daemon.send_signal(signal.SIGTERM)
-        try:
-            self.daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait(timeout=10)
-        left = self.ns.close()
-        cgroups = self.parent.children()
-        self.parent.remove()
-        return left, cgroups
+        return clients.stop_daemon(self.daemon, self.ns, self.parent)
 
 
 @pytest.fixture(scope="module")

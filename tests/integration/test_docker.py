@@ -12,8 +12,6 @@ iptables, --network none, and a key path that is not /etc/docker.
 import json
 import os
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -116,16 +114,7 @@ class Docker:
 
     def close(self):
         self(["rm", "--force", *self(["ps", "-aq"], check=False).stdout.split()], check=False)
-        self.daemon.send_signal(signal.SIGTERM)
-        try:
-            self.daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait(timeout=10)
-        left = self.ns.close()
-        cgroups = self.parent.children()
-        self.parent.remove()
-        return left, cgroups
+        return clients.stop_daemon(self.daemon, self.ns, self.parent)
 
 
 @pytest.fixture(scope="module")
