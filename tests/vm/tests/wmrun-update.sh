@@ -51,6 +51,15 @@ check '[ "$(limits | sed 1d)" = "$(echo "$before" | sed 1d)" ] &&
 check 'wm update --cpu-period 50000 "$ID" && [ "$(cat "$CG/cpu.max")" = "30000 50000" ]' \
     "a period alone keeps the quota"
 
+# runc takes the memory limit from the container when an update gives swap alone; cgroup v2
+# wants swap apart from memory (memory.swap.max = memory+swap - memory.max).
+check 'wm update --memory 32m "$ID" && wm update --memory-swap 48m "$ID"' \
+    "update --memory-swap alone succeeds"
+check '[ "$(cat "$CG/memory.swap.max")" = $((16 << 20)) ] && [ "$(cat "$CG/memory.max")" = $((32 << 20)) ]' \
+    "memory.swap.max is memory+swap minus the limit the container has"
+out=$(wm update --memory-swap 16m "$ID" 2>&1) && rc=0 || rc=$?
+check '[ "$rc" != 0 ] && [[ $out == *"memory+swap"* ]]' "swap below the current limit is refused ($out)"
+
 before=$(limits)
 # memory and cpu go in before pids; the kernel refuses pids.max above PID_MAX_LIMIT (EINVAL).
 bad='{"memory": {"limit": 33554432, "reservation": 1048576}, "cpu": {"shares": 4096,
