@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 namespace wmrun::cgroups::detail {
@@ -52,10 +53,18 @@ int append_property(sd_bus_message* m, const UnitProperty& p) {
     if (r < 0) return r;
     if (const auto* v = std::get_if<std::uint64_t>(&p.value)) {
         r = sd().sd_bus_message_append(m, "v", "t", *v);
-    } else {
-        const auto& bytes = std::get<std::vector<std::uint8_t>>(p.value);
+    } else if (const auto* text = std::get_if<std::string>(&p.value)) {
+        r = sd().sd_bus_message_append(m, "v", "s", text->c_str());
+    } else if (const auto* bytes = std::get_if<std::vector<std::uint8_t>>(&p.value)) {
         r = sd().sd_bus_message_open_container(m, 'v', "ay");
-        if (r >= 0) r = sd().sd_bus_message_append_array(m, 'y', bytes.data(), bytes.size());
+        if (r >= 0) r = sd().sd_bus_message_append_array(m, 'y', bytes->data(), bytes->size());
+        if (r >= 0) r = sd().sd_bus_message_close_container(m);
+    } else {
+        r = sd().sd_bus_message_open_container(m, 'v', "a(ss)");
+        if (r >= 0) r = sd().sd_bus_message_open_container(m, 'a', "(ss)");
+        for (const auto& [path, access] : std::get<DeviceAllowList>(p.value))
+            if (r >= 0) r = sd().sd_bus_message_append(m, "(ss)", path.c_str(), access.c_str());
+        if (r >= 0) r = sd().sd_bus_message_close_container(m);
         if (r >= 0) r = sd().sd_bus_message_close_container(m);
     }
     if (r < 0) return r;
@@ -66,6 +75,42 @@ int append_properties(sd_bus_message* m, const std::vector<UnitProperty>& props)
     for (const auto& p : props)
         if (int r = append_property(m, p); r < 0) return r;
     return 0;
+}
+
+const char* signature_of(const UnitProperty& p) {
+    static const char* const signatures[] = {"t", "ay", "s", "a(ss)"};
+    return signatures[p.value.index()];
+}
+
+// Reads a property's value (of the type `like` has) from a Get reply.
+int read_value(sd_bus_message* m, UnitProperty& like) {
+    int r = 0;
+    if (auto* v = std::get_if<std::uint64_t>(&like.value)) return sd().sd_bus_message_read(m, "t", v);
+    if (auto* text = std::get_if<std::string>(&like.value)) {
+        const char* s = nullptr;
+        r = sd().sd_bus_message_read(m, "s", &s);
+        if (r >= 0) *text = s;
+        return r;
+    }
+    if (auto* bytes = std::get_if<std::vector<std::uint8_t>>(&like.value)) {
+        const void* data = nullptr;
+        std::size_t size = 0;
+        r = sd().sd_bus_message_read_array(m, 'y', &data, &size);
+        if (r >= 0) bytes->assign(static_cast<const std::uint8_t*>(data),
+                                  static_cast<const std::uint8_t*>(data) + size);
+        return r;
+    }
+    auto& entries = std::get<DeviceAllowList>(like.value);
+    entries.clear();
+    r = sd().sd_bus_message_enter_container(m, 'a', "(ss)");
+    while (r >= 0) {
+        const char *path = nullptr, *access = nullptr;
+        r = sd().sd_bus_message_read(m, "(ss)", &path, &access);
+        if (r <= 0) break;
+        entries.emplace_back(path, access);
+    }
+    if (r >= 0) r = sd().sd_bus_message_exit_container(m);
+    return r;
 }
 
 }  // namespace
@@ -205,6 +250,40 @@ Result<> SystemdBus::set_properties(const std::string& unit,
     r = sd().sd_bus_call(bus_.get(), m.get(), kJobTimeoutUsec, &err.e, nullptr);
     if (r < 0) return bus_error(method, unit, r, &err.e);
     return {};
+}
+
+Result<std::vector<UnitProperty>> SystemdBus::get_properties(
+    const std::string& unit, const std::vector<UnitProperty>& like) {
+    BusError err;
+    sd_bus_message* raw = nullptr;
+    int r = sd().sd_bus_call_method(bus_.get(), kService, kPath, kManager, "GetUnit", &err.e,
+                                    &raw, "s", unit.c_str());
+    Message reply(raw);
+    if (r < 0) return bus_error("GetUnit", unit, r, &err.e);
+    const char* object = nullptr;
+    r = sd().sd_bus_message_read(reply.get(), "o", &object);
+    if (r < 0) return bus_error("GetUnit: reply", unit, r);
+    const std::string path = object;
+    const char* interface =
+        unit.ends_with(".slice") ? "org.freedesktop.systemd1.Slice" : "org.freedesktop.systemd1.Scope";
+    std::vector<UnitProperty> current;
+    for (const auto& p : like) {
+        // DeviceAllow comes twice (cleared, then the list): its value is read once.
+        if (std::any_of(current.begin(), current.end(), [&](auto& c) { return c.name == p.name; }))
+            continue;
+        BusError get_err;
+        raw = nullptr;
+        r = sd().sd_bus_get_property(bus_.get(), kService, path.c_str(), interface,
+                                     p.name.c_str(), &get_err.e, &raw, signature_of(p));
+        Message value(raw);
+        if (r < 0) return bus_error("get property " + p.name, unit, r, &get_err.e);
+        UnitProperty read = p;
+        if (r = read_value(value.get(), read); r < 0)
+            return bus_error("get property " + p.name + ": reply", unit, r);
+        if (read.name == "DeviceAllow") current.push_back({"DeviceAllow", DeviceAllowList{}});
+        current.push_back(std::move(read));
+    }
+    return current;
 }
 
 Result<> SystemdBus::stop_unit(const std::string& unit) {

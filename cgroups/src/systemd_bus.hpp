@@ -30,6 +30,10 @@ class SystemdBus {
                         const std::vector<UnitProperty>& properties);
     // SetUnitProperties, runtime only (nothing is written under /etc).
     Result<> set_properties(const std::string& unit, const std::vector<UnitProperty>& properties);
+    // The values the unit has now of the properties `like` names, each of the same type: what
+    // an update puts back when it fails after systemd took the new ones.
+    Result<std::vector<UnitProperty>> get_properties(const std::string& unit,
+                                                     const std::vector<UnitProperty>& like);
     // StopUnit and wait; a unit systemd no longer knows (a scope whose processes all exited is
     // collected) is fine. A failed unit is reset so that its name can be reused.
     Result<> stop_unit(const std::string& unit);

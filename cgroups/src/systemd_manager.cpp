@@ -7,12 +7,23 @@
 
 #include "drivers.hpp"
 #include "layout.hpp"
+#include "wmrun/base/log.hpp"
 #include "systemd_bus.hpp"
+#include "systemd_devices.hpp"
 #include "systemd_unit.hpp"
 
 namespace wmrun::cgroups::detail {
 
 namespace {
+
+Result<std::vector<UnitProperty>> all_properties(const Resources& r) {
+    auto properties = WM_TRY(unit_properties(r));
+    if (!r.devices.empty()) {
+        auto devices = device_properties(r.devices, WM_TRY(read_device_groups()));
+        properties.insert(properties.end(), devices.begin(), devices.end());
+    }
+    return properties;
+}
 
 class SystemdManager final : public Manager {
   public:
@@ -28,15 +39,25 @@ class SystemdManager final : public Manager {
     }
 
     // Before the unit exists (create), the limits wait for enter(); after, they go to systemd
-    // first and then, all of them, to the files, as runc's Set does.
+    // first and then, all of them, to the files, as runc's Set does. The files are all or
+    // nothing (the cgroupfs driver puts back what it wrote when a write fails); so that the
+    // unit agrees with them, its properties are put back too.
     Result<> apply(const Resources& r) override {
-        auto properties = WM_TRY(unit_properties(r));
+        auto properties = WM_TRY(all_properties(r));
         if (!fs_) {
             pending_ = r;
             return {};
         }
-        WM_CHECK(WM_TRY(bus())->set_properties(unit_.unit, properties));
-        return fs_->apply(r);
+        auto* bus = WM_TRY(this->bus());
+        auto before = WM_TRY(bus->get_properties(unit_.unit, properties));
+        WM_CHECK(bus->set_properties(unit_.unit, properties));
+        auto applied = fs_->apply(r);
+        if (!applied) {
+            if (auto undone = bus->set_properties(unit_.unit, before); !undone)
+                log::warn("systemd cgroup: could not put back the properties of " + unit_.unit +
+                          ": " + undone.error().message());
+        }
+        return applied;
     }
 
     Result<UniqueFd> clone_into_fd() override {
@@ -46,7 +67,7 @@ class SystemdManager final : public Manager {
 
     Result<> enter(pid_t pid) override {
         if (fs_) return fs_->enter(pid);
-        auto properties = WM_TRY(unit_properties(pending_));
+        auto properties = WM_TRY(all_properties(pending_));
         WM_CHECK(
             WM_TRY(bus())->start_unit(unit_, pid, "wmrun container " + unit_.unit, properties));
         auto fs = layout_ == Layout::unified ? create_v2(kCgroupRoot, unit_.path)

@@ -17,7 +17,9 @@ namespace wmrun::cgroups::detail {
             X(sd_bus_process) X(sd_bus_wait) X(sd_bus_error_free) X(sd_bus_error_is_set)           \
                 X(sd_bus_error_has_name) X(sd_bus_message_new_method_call) X(sd_bus_message_unref) \
                     X(sd_bus_message_read) X(sd_bus_message_append) X(sd_bus_message_append_array) \
-                        X(sd_bus_message_open_container) X(sd_bus_message_close_container)
+                        X(sd_bus_message_open_container) X(sd_bus_message_close_container) \
+                            X(sd_bus_message_enter_container) X(sd_bus_message_exit_container) \
+                                X(sd_bus_message_read_array) X(sd_bus_get_property)
 
 struct SdBusApi {
 #define WM_SDBUS_MEMBER(name) decltype(&::name) name = nullptr;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -22,10 +23,12 @@ struct SystemdUnit {
 // rootless), an empty name the container id; a name ending in ".slice" is a slice unit.
 Result<SystemdUnit> systemd_unit(const Config& config);
 
-// A D-Bus property of a unit: "t" (uint64) or "ay" (a CPU or NUMA node bitmask).
+// A D-Bus property of a unit: "t" (uint64), "ay" (a CPU or NUMA node bitmask), "s" (a
+// DevicePolicy) or "a(ss)" (DeviceAllow's paths and access).
+using DeviceAllowList = std::vector<std::pair<std::string, std::string>>;
 struct UnitProperty {
     std::string name;
-    std::variant<std::uint64_t, std::vector<std::uint8_t>> value;
+    std::variant<std::uint64_t, std::vector<std::uint8_t>, std::string, DeviceAllowList> value;
     bool operator==(const UnitProperty&) const = default;
 };
 
@@ -36,7 +39,7 @@ inline constexpr std::uint64_t kUnitInfinity = UINT64_MAX;
 // MemorySwapMax, CPUWeight, CPUQuotaPerSecUSec (rounded up to 10 ms) and CPUQuotaPeriodUSec,
 // AllowedCPUs, AllowedMemoryNodes, TasksMax, IOWeight, and from linux.resources.unified
 // memory.high/low/max/swap.max, pids.max and cpu.weight. Zero means unset, as in runc.
-// Devices are not among them: the driver's cgroupfs part attaches the eBPF filter.
+// Devices are converted apart (systemd_devices.hpp), since that needs /proc/devices.
 Result<std::vector<UnitProperty>> unit_properties(const Resources& resources);
 
 // "0-3,8" -> the little-endian bitmask systemd takes for AllowedCPUs/AllowedMemoryNodes.

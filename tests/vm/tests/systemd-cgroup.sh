@@ -1,7 +1,9 @@
 #!/bin/bash
 # --systemd-cgroup under systemd as the init (run-all boots systemd for systemd-*.sh): the
 # container's cgroup is the transient scope system.slice/wmtest-<id>.scope with Delegate=yes;
-# systemd's properties and the cgroup's files agree on the limits at create and after update;
+# systemd's properties and the cgroup's files agree on the limits at create, after update and
+# after an update the kernel refuses; systemd's device list lets through what the container
+# was given, before and after a daemon-reload, and nothing else;
 # pause, resume and events work on the scope; delete stops the unit and leaves no cgroup. A
 # container whose init exits (its scope already gone) is deleted cleanly too.
 
@@ -38,6 +40,25 @@ check '[ "$(prop CPUQuotaPerSecUSec)" = 500ms ] && [ "$(cat "$CG/cpu.max")" = "5
 check '[ "$(prop CPUWeight)" = 39 ] && [ "$(cat "$CG/cpu.weight")" = 39 ]' \
     "CPUWeight and cpu.weight are 39 (1024 shares)"
 
+# systemd holds the device list too (it writes its own eBPF program at every daemon-reload, and
+# on v1 the devices controller): strict, with the container's devices and nothing else. Both
+# programs must let a device through: null still opens after a reload, c 61:7 (no rule allows
+# it) stays denied.
+check '[ "$(prop DevicePolicy)" = strict ]' "DevicePolicy is strict"
+allow=$(prop DeviceAllow)
+echo "DeviceAllow: $allow"
+check '[[ $allow == *"/dev/char/1:3 rwm"* && $allow == *"char-pts rwm"* && $allow == *"char-* m"* ]]' \
+    "DeviceAllow lists null, the pts group and mknod of any character device"
+check '[[ $allow != *"block-* rwm"* && $allow != *"/dev/block/"* ]]' "DeviceAllow grants no block device"
+mknod "$ROOTFS/unused" c 61 7
+probe() { wm exec "$ID" sh -c ": <$1" 2>&1; }
+for when in "after create" "after daemon-reload"; do
+    [ "$when" = "after daemon-reload" ] && systemctl daemon-reload
+    check 'probe /dev/null' "/dev/null opens $when"
+    out=$(probe /unused || true)
+    check '[[ $out == *"not permitted"* ]]' "an unlisted device is denied $when ($out)"
+done
+
 check 'wm update --memory 48m --pids-limit 10 --cpu-quota 30000 --cpu-period 100000 "$ID"' \
     "update succeeds"
 check '[ "$(prop MemoryMax)" = $((48 << 20)) ] && [ "$(cat "$CG/memory.max")" = $((48 << 20)) ]' \
@@ -46,6 +67,16 @@ check '[ "$(prop TasksMax)" = 10 ] && [ "$(cat "$CG/pids.max")" = 10 ]' \
     "after update TasksMax and pids.max are 10"
 check '[ "$(prop CPUQuotaPerSecUSec)" = 300ms ] && [ "$(cat "$CG/cpu.max")" = "30000 100000" ]' \
     "after update CPUQuotaPerSecUSec is 300ms and cpu.max 30000 100000"
+
+# A write the kernel refuses (pids.max above PID_MAX_LIMIT) after systemd took the new values:
+# the files are put back, and so are the unit's properties.
+out=$(wm update --memory 40m --pids-limit 100000000 "$ID" 2>&1) && rc=0 || rc=$?
+echo "refused update: $out"
+check '[ "$rc" != 0 ] && [[ $out == *pids.max* ]]' "an update the kernel refuses fails"
+check '[ "$(prop MemoryMax)" = $((48 << 20)) ] && [ "$(cat "$CG/memory.max")" = $((48 << 20)) ]' \
+    "MemoryMax and memory.max are back at 48 MiB"
+check '[ "$(prop TasksMax)" = 10 ] && [ "$(cat "$CG/pids.max")" = 10 ]' \
+    "TasksMax and pids.max are back at 10"
 
 check 'wm pause "$ID"' "pause succeeds"
 check '[ "$(container_status)" = paused ] && grep -qx "frozen 1" "$CG/cgroup.events"' \
