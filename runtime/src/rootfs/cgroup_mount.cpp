@@ -80,7 +80,9 @@ Result<> seal(int mnt, const std::string& shown, bool read_only) {
 }
 
 // hybrid and v1: a tmpfs with a directory per hierarchy, named as the host names it, and a
-// symlink per controller of a co-mounted one (cpu -> cpu,cpuacct).
+// symlink per controller of a co-mounted one (cpu -> cpu,cpuacct). The tmpfs is attached at
+// its place before the hierarchies go into it: kernels before 6.15 (Debian 12's 6.1) refuse
+// move_mount onto a mount that is not yet attached (EINVAL). It is sealed read-only last.
 Result<> mount_tree(const CgroupView& v, int target, const std::string& dest) {
     MountOptions t;
     t.data.emplace_back("mode", "755");
@@ -88,14 +90,8 @@ Result<> mount_tree(const CgroupView& v, int target, const std::string& dest) {
     auto tmpfs = WM_TRY(new_filesystem("tmpfs", "tmpfs", t, dest));
     for (const auto& h : v.hierarchies) {
         std::string name = base_name(h.mount_point);
-        std::string shown = dest + "/" + name;
-        if (::mkdirat(tmpfs.get(), name.c_str(), 0755) < 0) return sys_error("mkdir", shown);
-        UniqueFd dir(::openat(tmpfs.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW |
-                                                             O_CLOEXEC));
-        if (!dir) return sys_error("open", shown);
-        auto mnt = WM_TRY(one_hierarchy(v, h, shown));
-        WM_CHECK(seal(mnt.get(), shown, v.read_only));
-        WM_CHECK(attach_at(mnt.get(), dir.get(), shown));
+        if (::mkdirat(tmpfs.get(), name.c_str(), 0755) < 0)
+            return sys_error("mkdir", dest + "/" + name);
         if (h.controllers.size() < 2) continue;
         for (const auto& c : h.controllers) {
             if (c == name || c.starts_with("name=")) continue;
@@ -103,8 +99,18 @@ Result<> mount_tree(const CgroupView& v, int target, const std::string& dest) {
                 return sys_error("symlink", dest + "/" + c);
         }
     }
-    WM_CHECK(seal(tmpfs.get(), dest, v.read_only));
-    return attach_at(tmpfs.get(), target, dest);
+    WM_CHECK(attach_at(tmpfs.get(), target, dest));
+    for (const auto& h : v.hierarchies) {
+        std::string name = base_name(h.mount_point);
+        std::string shown = dest + "/" + name;
+        UniqueFd dir(::openat(tmpfs.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW |
+                                                             O_CLOEXEC));
+        if (!dir) return sys_error("open", shown);
+        auto mnt = WM_TRY(one_hierarchy(v, h, shown));
+        WM_CHECK(seal(mnt.get(), shown, v.read_only));
+        WM_CHECK(attach_at(mnt.get(), dir.get(), shown));
+    }
+    return seal(tmpfs.get(), dest, v.read_only);
 }
 
 }  // namespace
