@@ -1,7 +1,8 @@
 """What the client tests (podman, docker, containerd in runc's place) share: a private mount
 namespace to run a client and its daemons in, the busybox image as archives the clients load,
 the cgroup parent a test's containers go under, where the limits are on this host's cgroups,
-and a terminal to run a client on.
+a terminal to run a client on, a containerd of a module's own, and the module fixture that
+starts a client's daemon and checks what its stop leaves.
 
 Clients write /run, /var/lib and /var/cache whatever their configs say; each client runs in a
 mount namespace of its own, held open by a sleeping process, with tmpfs over those paths, so
@@ -14,6 +15,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -23,6 +25,9 @@ from pathlib import Path
 import harness
 
 CLIENT_TIMEOUT = 60
+CONTAINERD = shutil.which("containerd")
+CTR = shutil.which("ctr")
+CONTAINERD_START_TIMEOUT = 30
 # Where the runtimes' state, the daemons' sockets and the clients' stores go by default.
 PRIVATE_DIRS = ("/run", "/var/lib", "/var/cache")
 
@@ -307,6 +312,20 @@ def wait_gone(path, timeout=10):
     return not Path(path).exists()
 
 
+def module_client(tmp_path_factory, make, name):
+    """What a client test's module fixture yields from: `make(runtime under test, work dir,
+    busybox rootfs)`, a client whose daemon runs until the module ends; its close() must
+    leave no process in its namespace and no cgroup under its parent."""
+    rootfs = harness.build_rootfs_template(tmp_path_factory.mktemp(f"{name}-image") / "rootfs")
+    client = make(harness.runtime_binary().resolve(), tmp_path_factory.mktemp(name), rootfs)
+    try:
+        yield client
+    finally:
+        left, cgroups = client.close()
+    assert not left, f"processes left after the {name} daemon stopped: {left}"
+    assert not cgroups, f"cgroups left after every {name} container was removed: {cgroups}"
+
+
 def stop_daemon(daemon, ns, parent):
     """Stops a client's daemon (SIGTERM, then SIGKILL after 30 s), closes its namespace and
     removes the cgroup parent; returns (processes left in the namespace, cgroups left)."""
@@ -320,3 +339,56 @@ def stop_daemon(daemon, ns, parent):
     cgroups = parent.children()
     parent.remove()
     return left, cgroups
+
+
+class ContainerdDaemon:
+    """A containerd of a test module's own, in a PrivateMounts namespace: its root in `work`,
+    its state and sockets under `state` (a path on the namespace's tmpfs /run, where the runc
+    shim also keeps its sockets, /run/containerd/s, and the runtime's state,
+    /run/containerd/runc/<namespace>), `plugins` (TOML tables) added to its config, and a
+    cgroup parent of the module's own for its containers."""
+
+    def __init__(self, work, state, client, disabled_plugins=(), plugins=""):
+        self.work = Path(work)
+        self.ns = PrivateMounts(self.work)
+        self.parent = CgroupParent(client)
+        self.socket = f"{state}/containerd.sock"
+        config = self.work / "config.toml"
+        config.write_text(f"""\
+version = 2
+root = "{self.work}/root"
+state = "{state}/state"
+disabled_plugins = {json.dumps(list(disabled_plugins))}
+[grpc]
+  address = "{self.socket}"
+[ttrpc]
+  address = "{self.socket}.ttrpc"
+{plugins}""")
+        self.daemon = self.ns.spawn([CONTAINERD, "--config", config],
+                                    self.work / "containerd.log")
+        # ctr waits for a socket that is not there yet: it is called once the socket is.
+        socket = Path(f"/proc/{self.ns.holder.pid}/root{self.socket}")
+        deadline = time.monotonic() + CONTAINERD_START_TIMEOUT
+        while not socket.exists() or \
+                self.ctr("default", ["version"], check=False, timeout=10).returncode != 0:
+            if self.daemon.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("containerd did not start:\n" + self.log())
+            time.sleep(0.1)
+
+    def log(self):
+        return (self.work / "containerd.log").read_text(errors="replace")[-4000:]
+
+    def ctr_command(self, namespace, args):
+        return [CTR, "--address", self.socket, "--namespace", namespace, *args]
+
+    def ctr(self, namespace, args, check=True, timeout=CLIENT_TIMEOUT):
+        return self.ns.run(self.ctr_command(namespace, args), check=check, timeout=timeout)
+
+    def runtime_state(self, namespace):
+        """What is in the state root the shim gives the runtime for `namespace`."""
+        return runtime_state(
+            f"/proc/{self.ns.holder.pid}/root/run/containerd/runc/{namespace}")
+
+    def close(self):
+        """Stops the daemon; returns (processes left in its namespace, cgroups left)."""
+        return stop_daemon(self.daemon, self.ns, self.parent)

@@ -11,67 +11,42 @@ with `ctr task kill` and escalates with `kill -s SIGKILL`, which is what is test
 
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 import clients
 import harness
 
-CTR = shutil.which("ctr")
-CONTAINERD = shutil.which("containerd")
 pytestmark = pytest.mark.skipif(
-    CTR is None or CONTAINERD is None or shutil.which("containerd-shim-runc-v2") is None,
+    clients.CTR is None or clients.CONTAINERD is None
+    or shutil.which("containerd-shim-runc-v2") is None,
     reason="containerd is not installed (needs containerd, ctr and containerd-shim-runc-v2)")
 
 IMAGE = "docker.io/library/wmt-busybox:latest"
 NAMESPACE = "wmt"
 STATE = "/run/wmt-containerd"  # on the namespace's tmpfs
-SOCKET = f"{STATE}/containerd.sock"
-START_TIMEOUT = 30
 # ctr's default spec has no cgroup mount; a user who wants to see limits inside adds one.
 CGROUP_MOUNT = ("--mount", "type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro")
 IGNORES_TERM = "trap '' TERM; echo ready; while :; do sleep 1; done"
 ENDS_ON_TERM = "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done"
 
 
-class Containerd:
+class Containerd(clients.ContainerdDaemon):
     """A private containerd and ctr running every container with the runtime under test."""
 
     def __init__(self, runtime, work, rootfs):
+        super().__init__(work, STATE, "containerd",
+                         disabled_plugins=["io.containerd.grpc.v1.cri"])
         self.runtime = runtime
-        self.work = Path(work)
-        self.ns = clients.PrivateMounts(self.work)
-        self.parent = clients.CgroupParent("containerd")
-        (self.work / "config.toml").write_text(f"""\
-version = 2
-root = "{self.work}/root"
-state = "{STATE}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "{SOCKET}"
-[ttrpc]
-  address = "{SOCKET}.ttrpc"
-""")
-        self.daemon = self.ns.spawn([CONTAINERD, "--config", self.work / "config.toml"],
-                                    self.work / "containerd.log")
-        deadline = time.monotonic() + START_TIMEOUT
-        while self(["version"], check=False, timeout=10).returncode != 0:
-            if self.daemon.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("containerd did not start:\n" + self.log())
-            time.sleep(0.1)
         self(["images", "import", clients.docker_archive(rootfs, self.work / "image.tar",
                                                         "wmt-busybox:latest")])
         self.ns.mark_mounts()
 
-    def log(self):
-        return (self.work / "containerd.log").read_text(errors="replace")[-4000:]
-
     def client(self, args):
-        return [CTR, "--address", SOCKET, "--namespace", NAMESPACE, *args]
+        return self.ctr_command(NAMESPACE, args)
 
     def __call__(self, args, check=True, timeout=clients.CLIENT_TIMEOUT):
-        return self.ns.run(self.client(args), check=check, timeout=timeout)
+        return self.ctr(NAMESPACE, args, check=check, timeout=timeout)
 
     def cgroup(self, cid):
         return f"{self.parent.path}/{cid}"
@@ -111,16 +86,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         self(["container", "rm", cid])
         return res
 
-    def runtime_state(self):
-        """What is in the state root the shim gives the runtime, /run/containerd/runc/<ns>."""
-        root = Path(f"/proc/{self.ns.holder.pid}/root/run/containerd/runc/{NAMESPACE}")
-        return clients.runtime_state(root)
-
     def assert_nothing_left(self):
         """No container or task, no runtime state, mount, cgroup, shim or container process."""
         assert self(["container", "list", "--quiet"]).stdout.split() == []
         assert self(["task", "list", "--quiet"]).stdout.split() == []
-        assert self.runtime_state() == [], "the runtime's state root still has containers"
+        assert self.runtime_state(NAMESPACE) == [], \
+            "the runtime's state root still has containers"
         assert self.ns.new_mounts() == [], "mounts left after the containers were removed"
         assert self.parent.children() == [], "cgroups left after the containers were removed"
         left = self.ns.wait_no_processes(daemons=("containerd",), timeout=5)
@@ -134,19 +105,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     def close(self):
         self.remove_everything()
-        return clients.stop_daemon(self.daemon, self.ns, self.parent)
+        return super().close()
 
 
 @pytest.fixture(scope="module")
 def containerd(tmp_path_factory):
-    rootfs = harness.build_rootfs_template(tmp_path_factory.mktemp("ctr-image") / "rootfs")
-    c = Containerd(harness.runtime_binary().resolve(), tmp_path_factory.mktemp("ctr"), rootfs)
-    try:
-        yield c
-    finally:
-        left, cgroups = c.close()
-    assert not left, f"processes left after containerd stopped: {left}"
-    assert not cgroups, f"cgroups left after every container was removed: {cgroups}"
+    yield from clients.module_client(tmp_path_factory, Containerd, "ctr")
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 import clients
-import harness
 
 DOCKER = "/usr/bin/docker"  # Debian's client; another docker on PATH may not speak to 20.10
 DOCKERD = shutil.which("dockerd", path="/usr/sbin:/usr/bin:/sbin:/bin")
@@ -119,14 +118,7 @@ class Docker:
 
 @pytest.fixture(scope="module")
 def docker(tmp_path_factory):
-    rootfs = harness.build_rootfs_template(tmp_path_factory.mktemp("docker-image") / "rootfs")
-    d = Docker(harness.runtime_binary().resolve(), tmp_path_factory.mktemp("docker"), rootfs)
-    try:
-        yield d
-    finally:
-        left, cgroups = d.close()
-    assert not left, f"processes left after dockerd stopped: {left}"
-    assert not cgroups, f"cgroups left after every container was removed: {cgroups}"
+    yield from clients.module_client(tmp_path_factory, Docker, "docker")
 
 
 @pytest.fixture(autouse=True)
