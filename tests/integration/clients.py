@@ -225,9 +225,10 @@ def image_tar(rootfs, dest):
     return dest
 
 
-def docker_archive(rootfs, dest, tag):
+def docker_archive(rootfs, dest, tag, cmd=("sh",)):
     """The busybox rootfs as one-layer image in the archive format of `docker save`, which
-    `docker load` and `ctr image import` read; no registry is involved."""
+    `docker load` and `ctr image import` read; no registry is involved. `cmd` is the image's
+    Cmd, what runs when a client gives no command (a pod's sandbox container runs it)."""
     layer = io.BytesIO()
     with tarfile.open(fileobj=layer, mode="w") as tar:
         tar.add(rootfs, arcname=".")
@@ -236,7 +237,7 @@ def docker_archive(rootfs, dest, tag):
     config = json.dumps({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                   "Cmd": ["sh"]},
+                   "Cmd": list(cmd)},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "tests/integration/clients.py"}],
     }).encode()
@@ -266,6 +267,29 @@ def inside_limits_command():
     if v1_memory():
         return "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
     return "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"
+
+
+def inside_cpu_command():
+    """A shell command that prints the CFS quota ("max" for none) and period, then the CPU
+    weight, each on a line, as the container sees them under its /sys/fs/cgroup: cpu.shares
+    on v1, cpu.weight on v2 (runc writes shares converted to a weight there)."""
+    if v1_memory():
+        return ("cd /sys/fs/cgroup/cpu && q=$(cat cpu.cfs_quota_us) && "
+                '{ [ "$q" -lt 0 ] && echo max || echo "$q"; } && '
+                "cat cpu.cfs_period_us cpu.shares")
+    return "cd /sys/fs/cgroup && tr ' ' '\\n' < cpu.max && cat cpu.weight"
+
+
+def parse_inside_cpu(output):
+    """(quota or "max", period, weight) from what inside_cpu_command printed."""
+    quota, period, weight = output.split()
+    return (quota if quota == "max" else int(quota), int(period), int(weight))
+
+
+def cpu_weight(shares):
+    """What the container reads back for cpu shares: the shares on v1, on v2 the weight runc
+    converts them to (1 + ((shares - 2) * 9999) / 262142)."""
+    return shares if v1_memory() else 1 + ((shares - 2) * 9999) // 262142
 
 
 def _controller_file(container_cgroup, controller, name):
