@@ -62,6 +62,13 @@ CALL_TIMEOUT = 60
 IGNORES_TERM = "trap '' TERM; echo ready; while :; do sleep 1; done"
 ENDS_ON_TERM = "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done"
 MISSING = "/wmt/no/such"
+# What the kubelet sends as masked and read-only paths unless a pod asks for an unmasked /proc.
+KUBELET_MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap"]
+KUBELET_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                          "/proc/sysrq-trigger"]
 # A pod as the test holds it: its sandbox id, the config it was run with (CreateContainer
 # passes it again, as the kubelet does) and the runtime handler that runs it.
 Pod = namedtuple("Pod", "id config handler")
@@ -377,24 +384,34 @@ def test_out_of_memory_is_reported_as_oomkilled(cri, pod):
     remove(cri, pod, cid)
 
 
-def test_security_context_and_volumes(cri, pod):
+def test_restricted_security_context_and_volumes(cri, pod):
+    # What the kubelet sends for a pod of the "restricted" Pod Security Standard, with its
+    # default masked and read-only paths (pkg/securitycontext), a read-only root and volumes.
     api = cri.api
     volume = cri.work / f"volume-{pod.handler}"
     volume.mkdir()
     (volume / "data").write_text("from the host\n")
     cid = cri.start(pod, ENDS_ON_TERM, security=dict(
-        readonly_rootfs=True, run_as_user=api.Int64Value(value=1000),
-        run_as_group=api.Int64Value(value=1001)), mounts=[
+        run_as_user=api.Int64Value(value=1000), run_as_group=api.Int64Value(value=1001),
+        capabilities=api.Capability(drop_capabilities=["ALL"]), no_new_privs=True,
+        seccomp=api.SecurityProfile(profile_type=api.SecurityProfile.RuntimeDefault),
+        masked_paths=KUBELET_MASKED_PATHS, readonly_paths=KUBELET_READONLY_PATHS,
+        readonly_rootfs=True), mounts=[
         api.Mount(container_path="/ro", host_path=str(volume), readonly=True),
         api.Mount(container_path="/rw", host_path=str(volume))])
     res = cri.exec_sync(cid, "sh", "-c", 'echo "$(id -u):$(id -g)"; cat /ro/data; '
                         "touch /x 2>/dev/null || echo rootfs-read-only; "
-                        "touch /ro/x 2>/dev/null || echo volume-read-only")
-    assert res.stdout.decode().splitlines() == [
-        "1000:1001", "from the host", "rootfs-read-only", "volume-read-only"], res
+                        "touch /ro/x 2>/dev/null || echo volume-read-only; "
+                        "wc -c < /proc/keys; grep -E '^(CapEff|NoNewPrivs|Seccomp):' "
+                        "/proc/self/status")
+    assert res.stdout.decode().split() == [
+        "1000:1001", "from", "the", "host", "rootfs-read-only", "volume-read-only", "0",
+        "CapEff:", "0000000000000000", "NoNewPrivs:", "1", "Seccomp:", "2"], res
     mountinfo = cri.exec_sync(cid, "cat", "/proc/self/mountinfo").stdout.decode()
     options = {fields[4]: fields[5].split(",")[0]
                for fields in map(str.split, mountinfo.splitlines())}
-    assert (options["/"], options["/ro"], options["/rw"]) == ("ro", "ro", "rw"), mountinfo
+    assert [options.get(point) for point in ("/", "/ro", "/rw", "/proc/sys")] == \
+        ["ro", "ro", "rw", "ro"], mountinfo
+    assert "/proc/keys" in options, "/proc/keys is not masked"
     assert stopped(cri, cid, 10) == 3
     remove(cri, pod, cid)
