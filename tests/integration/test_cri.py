@@ -166,7 +166,7 @@ class Cri(clients.ContainerdDaemon):
             assert time.monotonic() < deadline, "the CRI plugin never saw the imported image"
             time.sleep(0.1)
 
-    def sandbox_config(self, name):
+    def sandbox_config(self, name, pid):
         api = self.api
         (self.work / "logs" / name).mkdir()
         return api.PodSandboxConfig(
@@ -176,12 +176,14 @@ class Cri(clients.ContainerdDaemon):
             linux=api.LinuxPodSandboxConfig(
                 cgroup_parent=self.parent.path,
                 security_context=api.LinuxSandboxSecurityContext(
-                    namespace_options=api.NamespaceOption(network=api.NODE, pid=api.CONTAINER,
+                    namespace_options=api.NamespaceOption(network=api.NODE, pid=pid,
                                                           ipc=api.POD))))
 
-    def run_pod(self, handler):
-        """RunPodSandbox with `handler`."""
-        config = self.sandbox_config(harness.new_container_id("-cri"))
+    def run_pod(self, handler, pid=None):
+        """RunPodSandbox with `handler`; its containers have pid namespaces of their own, or
+        with `pid` POD share the sandbox's (shareProcessNamespace)."""
+        pid = self.api.CONTAINER if pid is None else pid
+        config = self.sandbox_config(harness.new_container_id("-cri"), pid)
         res = self.runtime_call("RunPodSandbox", config=config, runtime_handler=handler)
         return Pod(res.pod_sandbox_id, config, handler)
 
@@ -197,8 +199,7 @@ class Cri(clients.ContainerdDaemon):
             linux=api.LinuxContainerConfig(
                 resources=resources,
                 security_context=api.LinuxContainerSecurityContext(
-                    namespace_options=api.NamespaceOption(network=api.NODE,
-                                                          pid=api.CONTAINER, ipc=api.POD),
+                    namespace_options=pod.config.linux.security_context.namespace_options,
                     **(security or {}))))
         return self.runtime_call("CreateContainer", pod_sandbox_id=pod.id, config=config,
                                  sandbox_config=pod.config).container_id
@@ -363,6 +364,22 @@ def test_stop_escalates_to_sigkill(cri, pod):
     cid = cri.start(pod, IGNORES_TERM)
     assert stopped(cri, cid, 1) == 137
     remove(cri, pod, cid)
+
+
+def test_shared_process_namespace(cri, pod):
+    # A pod with shareProcessNamespace: each container joins the sandbox's pid namespace by
+    # path, and sees the sandbox's process as pid 1 and the other containers' processes.
+    cri.remove_pod(pod.id)
+    pod = cri.run_pod(pod.handler, pid=cri.api.POD)
+    first = cri.start(pod, "echo ready; exec sleep 1001", name="first")
+    second = cri.start(pod, "echo ready; exec sleep 1002", name="second")
+    res = cri.exec_sync(second, "sh", "-c", "cat /proc/1/cmdline; echo; ps -o args")
+    lines = res.stdout.decode().splitlines()
+    assert lines[0] == "sleep\0infinity\0", res
+    assert "sleep 1001" in lines and "sleep 1002" in lines, res
+    # Not a pid 1 there, a process without a handler ends on SIGTERM.
+    assert stopped(cri, first, 10) == 128 + 15 and stopped(cri, second, 10) == 128 + 15
+    remove(cri, pod, first, second)
 
 
 def test_stop_pod_ends_its_running_containers(cri, pod):
