@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     cli::add_image_commands(app, ctx);
     cli::add_snapshot_commands(app, ctx);
     cli::add_hibernate_commands(app, ctx);
+    cli::add_stats_command(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -207,10 +207,12 @@ class Activator {
         return {};
     }
 
-    Result<> set_hibernated(bool on) {
+    // Clears the hibernated mark, recording how long the wake took from `seen`, when the
+    // connection that woke it was seen, to the cgroup thawed.
+    Result<> record_woken(Clock::time_point seen, Clock::time_point thawed) {
         auto lock = WM_TRY(store_.lock(o_.id));
         auto state = WM_TRY(store_.load(o_.id));
-        state.hibernated = on;
+        record_wake(state, std::chrono::duration<double>(thawed - seen).count());
         return store_.save(state);
     }
 
@@ -240,13 +242,14 @@ class Activator {
         return {};
     }
 
-    Result<> wake() {
+    Result<> wake(Clock::time_point seen) {
         // Thawed first: the state file can follow once the app runs again.
         WM_CHECK(cgroup_.manager()->thaw());
+        auto thawed = Clock::now();
         phase_ = Phase::running;
-        idle_since_ = Clock::now();
+        idle_since_ = thawed;
         WM_CHECK(watch_listeners(false));
-        WM_CHECK(set_hibernated(false));
+        WM_CHECK(record_woken(seen, thawed));
         emit({{"type", "wake"}});
         return {};
     }
@@ -342,6 +345,7 @@ class Activator {
             int n = ::epoll_wait(epoll_.get(), events, 8, timeout_ms());
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return sys_error("epoll_wait", o_.id);
+            auto seen = Clock::now();
             bool connection = false;
             for (int i = 0; i < n; ++i) {
                 std::uint64_t tag = events[i].data.u64;
@@ -361,7 +365,7 @@ class Activator {
             if (connection && phase_ == Phase::prepared) {
                 WM_CHECK(start());
             } else if (connection && phase_ == Phase::hibernated) {
-                WM_CHECK(wake());
+                WM_CHECK(wake(seen));
             }
             WM_CHECK(on_tick());
         }

@@ -1,5 +1,6 @@
 // pause, resume, hibernate, wake: the cgroup freezer, with the state checks runc makes.
 #include <algorithm>
+#include <chrono>
 
 #include "lifecycle/cgroup_setup.hpp"
 #include "wmrun/base/log.hpp"
@@ -25,9 +26,11 @@ Result<> thaw(const GlobalOptions& g, const std::string& id, const char* verb) {
     auto lock = WM_TRY(store.lock(id));
     auto state = WM_TRY(store.load(id));
     auto h = WM_TRY(cgroup_of(store, state, {Status::paused}, verb));
+    auto begin = std::chrono::steady_clock::now();
     WM_CHECK(h.manager()->thaw());
     if (!state.hibernated) return {};
-    state.hibernated = false;
+    record_wake(state, std::chrono::duration<double>(std::chrono::steady_clock::now() - begin)
+                           .count());
     return store.save(state);
 }
 
@@ -61,7 +64,7 @@ Result<Hibernation> hibernate_container(const GlobalOptions& g, const std::strin
     } else {
         return std::unexpected(reclaimed.error());
     }
-    state.hibernated = true;
+    mark_hibernated(state);
     WM_CHECK(store.save(state));
     return out;
 }

@@ -129,7 +129,7 @@ Result<int> run_container(const GlobalOptions& g, const CreateOptions& o, const 
 
     auto launched = WM_TRY(launch_container(g, o, !detach));
     if (!o.image_store.empty()) {
-        if (auto r = record_image_store(g, launched.state, o.image_store); !r) {
+        if (auto r = record_image_store(g, launched.state, o.image_store, o.image); !r) {
             destroy_container(g, launched.state);
             return std::unexpected(r.error());
         }

@@ -98,7 +98,38 @@ Error no_such_container(const std::string& id) {
     return Error{"look up container", id, ENOENT, "container does not exist"};
 }
 
+// Throws Json::exception on a malformed record, as the other fields of load() do.
+WakeRecord wake_record(const Json& j) {
+    WakeRecord w;
+    w.count = j.at("count").get<std::uint64_t>();
+    w.sum_seconds = j.at("sumSeconds").get<double>();
+    const auto& buckets = j.at("buckets");
+    for (std::size_t i = 0; i < w.buckets.size() && i < buckets.size(); ++i)
+        w.buckets[i] = buckets.at(i).get<std::uint64_t>();
+    return w;
+}
+
 }  // namespace
+
+void mark_hibernated(ContainerState& s) {
+    s.hibernated = true;
+    s.hibernated_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+}
+
+void record_wake(ContainerState& s, double seconds) {
+    s.hibernated = false;
+    s.hibernated_at_ms = 0;
+    s.wakes.count += 1;
+    s.wakes.sum_seconds += seconds;
+    for (std::size_t i = 0; i < kWakeBucketBounds.size(); ++i) {
+        if (seconds <= kWakeBucketBounds[i]) {
+            s.wakes.buckets[i] += 1;
+            break;
+        }
+    }
+}
 
 Result<UniqueFd> StateStore::open_root(bool create) const {
     if (root_.empty())
@@ -176,7 +207,10 @@ Result<ContainerState> StateStore::load(const std::string& id) const {
         s.rootless = own.value("rootless", false);
         s.started = own.value("started", false);
         s.image_store = own.value("imageStore", "");
+        s.image = own.value("image", "");
         s.hibernated = own.value("hibernated", false);
+        s.hibernated_at_ms = own.value("hibernatedAt", std::int64_t{0});
+        if (own.contains("wakes")) s.wakes = wake_record(own.at("wakes"));
     } catch (const Json::exception& e) {
         return fail("read state", path, e.what());
     }
@@ -207,6 +241,12 @@ Result<> StateStore::save(const ContainerState& s) const {
         {"startTime", s.start_time}, {"cgroup", s.cgroup},   {"systemdCgroup", s.systemd_cgroup},
         {"rootless", s.rootless},    {"started", s.started}, {"hibernated", s.hibernated}};
     if (!s.image_store.empty()) doc["wmrun"]["imageStore"] = s.image_store;
+    if (!s.image.empty()) doc["wmrun"]["image"] = s.image;
+    if (s.hibernated_at_ms != 0) doc["wmrun"]["hibernatedAt"] = s.hibernated_at_ms;
+    if (s.wakes.count != 0)
+        doc["wmrun"]["wakes"] = {{"count", s.wakes.count},
+                                 {"sumSeconds", s.wakes.sum_seconds},
+                                 {"buckets", s.wakes.buckets}};
     return replace_file(dir(s.id) + "/state.json", doc.dump(), 0600);
 }
 

@@ -273,10 +273,11 @@ Result<> release_image_rootfs(const std::string& store_root, const std::string& 
 }
 
 Result<> record_image_store(const GlobalOptions& g, ContainerState& state,
-                            const std::string& store) {
+                            const std::string& store, const std::string& image) {
     StateStore states(g.root);
     auto lock = WM_TRY(states.lock(state.id));
     state.image_store = store;
+    state.image = image;
     return states.save(state);
 }
 
@@ -286,7 +287,7 @@ Result<ContainerState> create_container_from_image(const GlobalOptions& g, Creat
     o.bundle = prepared.bundle;
     o.image_store = prepared.store;
     auto launched = WM_TRY(launch_container(g, o, false));
-    if (auto r = record_image_store(g, launched.state, prepared.store); !r) {
+    if (auto r = record_image_store(g, launched.state, prepared.store, img.image); !r) {
         destroy_container(g, launched.state);
         return std::unexpected(r.error());
     }
@@ -299,6 +300,7 @@ Result<int> run_container_from_image(const GlobalOptions& g, CreateOptions o,
     auto prepared = WM_TRY(prepare(g, o.id, img));
     o.bundle = prepared.bundle;
     o.image_store = prepared.store;
+    o.image = img.image;
     auto status = run_container(g, o, r);
     // Detached or kept, the container owns the mount now; otherwise its delete released it.
     if (status) prepared.guard.release();

@@ -30,8 +30,9 @@ Result<ImageUser> resolve_image_user(int rootfd, const std::string& user);
 Result<> release_image_rootfs(const std::string& store, const std::string& id, bool rootless,
                               bool volumes);
 
-// Marks a launched container as made from `store`, so that delete releases its rootfs.
+// Marks a launched container as made from `image` of `store`, so that delete releases its
+// rootfs and stats can name the image.
 Result<> record_image_store(const GlobalOptions& g, ContainerState& state,
-                            const std::string& store);
+                            const std::string& store, const std::string& image);
 
 }  // namespace wmrun::runtime

@@ -32,6 +32,7 @@ struct CreateOptions {
     bool no_new_keyring = false;
     unsigned preserve_fds = 0;  // fds 3 .. 3+N-1 pass into the container
     std::string image_store;    // set by the --image path: recorded in the state for delete
+    std::string image;          // and the image's name, recorded for stats
     // Socket activation (systemd's convention): these fds of the caller become the container's
     // fds 3 .. 3+N-1, and the process gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (one name
     // per fd). Not combined with preserve_fds.

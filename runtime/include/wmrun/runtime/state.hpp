@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -21,6 +22,21 @@ namespace wmrun::runtime {
 
 enum class Status { creating, created, running, paused, stopped };
 const char* status_name(Status s);
+
+// Upper bounds (seconds) of the buckets wake durations are counted in: Prometheus's default
+// buckets from 1 ms, since a thaw takes milliseconds and an app's first reply longer.
+inline constexpr std::array<double, 12> kWakeBucketBounds = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+// The wakes of a hibernated container (wake, resume, or the activator on a connection), kept in
+// its state so that `stats` can report them without asking a running activator.
+struct WakeRecord {
+    std::uint64_t count = 0;
+    double sum_seconds = 0;
+    // buckets[i]: wakes that took more than bound i-1 and at most bound i (not cumulative);
+    // longer ones are only in count.
+    std::array<std::uint64_t, kWakeBucketBounds.size()> buckets{};
+};
 
 struct ContainerState {
     std::string id;
@@ -37,8 +53,17 @@ struct ContainerState {
     bool rootless = false;
     bool started = false;     // the user process was exec'ed (start ran)
     std::string image_store;  // --image: the store whose containers/<id>/merged is the rootfs
+    std::string image;        // --image: the image's name in that store
     bool hibernated = false;  // frozen by `hibernate` (memory given back), not by `pause`
+    std::int64_t hibernated_at_ms = 0;  // Unix time of the hibernate; 0 when not hibernated
+    WakeRecord wakes;
 };
+
+// Marks a container hibernated from now on.
+void mark_hibernated(ContainerState& state);
+// Clears the hibernated mark of a container that was woken, counting a wake that took `seconds`
+// (from the event that woke it to its cgroup thawed).
+void record_wake(ContainerState& state, double seconds);
 
 // An exclusive flock on a container's directory, released on destruction.
 class ContainerLock {
