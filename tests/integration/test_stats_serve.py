@@ -1,0 +1,179 @@
+"""`wmrun stats --serve`: /metrics scraped by Debian's Prometheus server, the bearer token,
+and the refusals that keep it on loopback unless asked."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import harness
+from stats_fleet import MIB, FILL_MIB, fleet, wait_for  # noqa: F401
+
+pytestmark = pytest.mark.wmrun_only("stats is wmrun's own command")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A running `stats --serve`, stopped with SIGTERM (which must exit it with 0)."""
+
+    def __init__(self, runtime, *args, host="127.0.0.1"):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            runtime.command(["stats", "--serve", f"{host}:{self.port}", *args]),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("listening on http://"), (line, self.proc.stderr.read())
+
+    def get(self, path, token=None):
+        req = urllib.request.Request(self.base + path)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10 * harness.TIME_SCALE) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=10 * harness.TIME_SCALE)
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    path = tmp_path / "stats-token"
+    path.write_text("stats-" + os.urandom(16).hex() + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_metrics_and_token(runtime, fleet, token_file):
+    token = token_file.read_text().strip()
+    server = Server(runtime, "--token-file", token_file)
+    try:
+        status, _, body = server.get("/metrics")
+        assert status == 401 and "bearer token" in body
+        status, _, _ = server.get("/metrics", token="stats-wrong-token-0123456789")
+        assert status == 401
+        status, headers, body = server.get("/metrics", token=token)
+        assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert f'wmrun_container_hibernated{{id="{fleet["hib"]}",image="",state="hibernated"}} 1' \
+            in body
+        status, _, body = server.get("/api/stats", token=token)
+        ids = {c["id"]: c for c in json.loads(body)["containers"]}
+        assert status == 200 and ids[fleet["mem"]]["state"] == "running"
+        # The page holds no figures: it loads without the token and asks for them with it.
+        status, _, body = server.get("/")
+        assert status == 200 and "<html" in body.lower()
+    finally:
+        assert server.stop() == 0
+    # The scrape did not wake anything.
+    assert runtime.state(fleet["hib"]).get("hibernated") is True
+
+
+def test_serve_refusals(runtime, tmp_path, token_file):
+    def refused(*args):
+        r = runtime.run(["stats", *args], check=False, timeout=10)
+        assert r.returncode != 0 and r.stdout == "", r
+        return r.stderr
+
+    assert "--allow-remote" in refused("--serve", "0.0.0.0:9323")
+    assert "--token-file" in refused("--serve", "0.0.0.0:9323", "--allow-remote")
+    assert "port" in refused("--serve", "127.0.0.1:99999")
+    assert "not an IP address" in refused("--serve", "example.org:9323")
+    assert "only goes with --serve" in refused("--token-file", str(token_file))
+    assert "--no-stream" in refused("--serve", "127.0.0.1:9323", "--no-stream")
+    token_file.chmod(0o644)
+    assert "chmod 600" in refused("--serve", "127.0.0.1:9323", "--token-file", str(token_file))
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    short.chmod(0o600)
+    assert "16 characters" in refused("--serve", "127.0.0.1:9323", "--token-file", str(short))
+    # A port already served is refused, not shared.
+    first = Server(runtime)
+    try:
+        assert "cannot bind" in refused("--serve", f"127.0.0.1:{first.port}")
+    finally:
+        first.stop()
+
+
+def test_remote_listen_needs_the_token(runtime, fleet, token_file):
+    server = Server(runtime, "--allow-remote", "--token-file", token_file, host="0.0.0.0")
+    try:
+        assert server.get("/metrics")[0] == 401
+        assert server.get("/metrics", token=token_file.read_text().strip())[0] == 200
+    finally:
+        assert server.stop() == 0
+
+
+def prometheus_query(base, expr):
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as r:
+        doc = json.loads(r.read())
+    assert doc["status"] == "success", doc
+    return doc["data"]["result"]
+
+
+@pytest.mark.slow
+def test_prometheus_scrapes_the_endpoint(runtime, fleet, token_file, tmp_path):
+    prometheus = shutil.which("prometheus")
+    if not prometheus:
+        pytest.skip("Debian's prometheus is not installed (tools/install-deps installs it)")
+    server = Server(runtime, "--token-file", token_file)
+    prom_port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(f"""
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: wmrun
+    authorization:
+      credentials_file: {token_file}
+    static_configs:
+      - targets: ['127.0.0.1:{server.port}']
+""")
+    prom = subprocess.Popen(
+        [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{prom_port}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "prometheus.log", "w"))
+    base = f"http://127.0.0.1:{prom_port}"
+    try:
+        def scrapes():
+            try:
+                r = prometheus_query(base, 'count_over_time(up{job="wmrun"}[5m])')
+            except OSError:
+                return None
+            return r and int(r[0]["value"][1]) >= 2
+        assert wait_for(scrapes, timeout=60), (tmp_path / "prometheus.log").read_text()[-3000:]
+        assert prometheus_query(base, 'up{job="wmrun"}')[0]["value"][1] == "1"
+
+        mem = fleet["mem"]
+        cpu = prometheus_query(base, f'container_cpu_usage_seconds_total{{id="{mem}"}}')
+        assert cpu and float(cpu[0]["value"][1]) > 0
+        assert cpu[0]["metric"]["state"] == "running"
+        ws = prometheus_query(base, f'container_memory_working_set_bytes{{id="{mem}"}}')
+        assert ws and float(ws[0]["value"][1]) >= FILL_MIB * MIB
+        burn = prometheus_query(
+            base, f'rate(container_cpu_usage_seconds_total{{id="{fleet["burn"]}"}}[1m])')
+        assert burn and float(burn[0]["value"][1]) > 0
+        hib = prometheus_query(base, f'wmrun_container_hibernated{{id="{fleet["hib"]}"}}')
+        assert hib and hib[0]["value"][1] == "1" and hib[0]["metric"]["state"] == "hibernated"
+    finally:
+        prom.terminate()
+        prom.wait(timeout=30)
+        assert server.stop() == 0
