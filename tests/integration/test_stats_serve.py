@@ -3,6 +3,7 @@ and the refusals that keep it on loopback unless asked."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -176,4 +178,70 @@ scrape_configs:
     finally:
         prom.terminate()
         prom.wait(timeout=30)
+        assert server.stop() == 0
+
+
+# Where the dashboard test keeps its screenshots and DOM dumps for a person to look at.
+ARTIFACTS = Path(os.environ.get("WMRUN_TEST_ARTIFACTS",
+                                harness.REPO / "build" / "test-artifacts")) / "stats-dashboard"
+
+
+def chromium(tmp_path, url, *args):
+    """Headless Debian chromium on url; the page's script runs for 6 s of virtual time (time
+    stands still while a request is pending), so its first polls have been drawn."""
+    cmd = [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu",
+           "--hide-scrollbars", f"--user-data-dir={tmp_path / 'chromium'}",
+           "--virtual-time-budget=6000", *args, url]
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120 * harness.TIME_SCALE, cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_dashboard_in_headless_chromium(runtime, fleet, token_file, tmp_path):
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (tools/install-deps installs it)")
+    token = token_file.read_text().strip()
+    server = Server(runtime, "--token-file", token_file)
+    mem = fleet["mem"]
+    url = f"{server.base}/#token={token}&c={mem}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        res = chromium(tmp_path, url, "--dump-dom")
+        dom = res.stdout
+        (ARTIFACTS / "dashboard.html").write_text(dom)
+        assert 'data-updates="' in dom and 'data-updates="0"' not in dom, res.stderr[-2000:]
+        rows = dict(re.findall(r'<tr class="row [^"]*" data-id="([^"]+)" data-state="([^"]+)"',
+                               dom))
+        for name, cid in fleet.items():
+            want = "hibernated" if name == "hib" else "paused" if name == "paused" else \
+                "stopped" if name == "stopped" else "running"
+            assert rows.get(cid) == want, (cid, rows)
+        # The memory cell of the container that holds 40 MiB, against its 256 MiB limit.
+        cell = re.search(r'<tr [^>]*data-id="%s"[^>]*>.*?<td class="num mem">([^<]*)<'
+                         % re.escape(mem), dom, re.S)
+        assert cell, dom[:3000]
+        usage, limit = cell.group(1).split(" / ")
+        assert usage.endswith("MiB") and float(usage[:-3]) >= FILL_MIB and limit == "256.0MiB"
+        procs = re.search(r'<tr [^>]*data-id="%s"[^>]*>.*?<td class="num pids">(\d+)<'
+                          % re.escape(fleet["procs"]), dom, re.S)
+        assert procs and procs.group(1) == "4"
+        # The detail view of the container named in the URL is open, its charts drawn.
+        assert re.search(r'<section id="detail"[^>]*class="open"[^>]*data-id="%s"'
+                         % re.escape(mem), dom)
+        assert 'data-fact="memory"' in dom and "of 256.0MiB" in dom
+        assert '<div id="error"></div>' in dom
+        for name, size in (("desktop", "1280,900"), ("narrow", "390,844")):
+            shot = ARTIFACTS / f"dashboard-{name}.png"
+            shot.unlink(missing_ok=True)
+            res = chromium(tmp_path, url, f"--screenshot={shot}", f"--window-size={size}")
+            assert shot.is_file() and shot.stat().st_size > 10000, res.stderr[-2000:]
+    finally:
+        assert server.stop() == 0
+    # Without the token the page loads but its data requests are refused, and it says so.
+    server = Server(runtime, "--token-file", token_file)
+    try:
+        dom = chromium(tmp_path, server.base + "/", "--dump-dom").stdout
+        assert '<div id="error">cannot read the statistics: 401' in dom
+        assert '<tbody id="rows"></tbody>' in dom
+    finally:
         assert server.stop() == 0
