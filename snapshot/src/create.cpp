@@ -334,7 +334,8 @@ Result<> Walker::chunk_file(FileReader& reader, Entry& e) {
 
 Result<CreateResult> Repository::create(const std::string& source, const CreateOptions& options) {
     // Manifests are JSON, which is UTF-8 (names that are not go in hex, these cannot).
-    if (!valid_utf8(options.hostname)) return fail("create", "hostname", "not UTF-8");
+    std::string hostname = options.hostname.empty() ? local_hostname() : options.hostname;
+    if (!valid_utf8(hostname)) return fail("create", "hostname", "not UTF-8");
     for (const auto& tag : options.tags)
         if (!valid_utf8(tag)) return fail("create", "tag " + printable(tag), "not UTF-8");
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
@@ -401,7 +402,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     m.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-    m.hostname = options.hostname;
+    m.hostname = hostname;
     m.tags = options.tags;
     m.source = source;
     m.parent = parent_id;

@@ -41,7 +41,7 @@ Result<std::string> manifest_text(const Manifest& m, const Limits& limits) {
 }
 
 Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& hasher,
-                                   const std::string& text) {
+                                   const std::string& text, const std::string& received_id) {
     // resize_and_overwrite: the buffers of a manifest run to megabytes, and zero-filling them
     // first would cost as much as a no-change snapshot's walk of a small tree.
     std::string out;
@@ -55,7 +55,7 @@ Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& h
     if (ZSTD_isError(n)) return fail("compress manifest", repo, ZSTD_getErrorName(n));
     ChunkId sum = hasher(text.data(), text.size());
     put_id(out, sum);
-    std::string id = sum.hex();
+    std::string id = received_id.empty() ? sum.hex() : received_id;
     WM_CHECK(write_repo_file(repo, "snapshots/" + id, out));
     return id;
 }
@@ -115,10 +115,13 @@ Result<Manifest> decode_manifest_file(std::string_view data, const KeyedHasher& 
         WM_TRY(decompress_manifest(frame, limits.max_manifest_size, "read snapshot", name));
     ChunkId sum = hasher(text.data(), text.size());
     if (std::memcmp(sum.bytes.data(), data.data() + data.size() - kChecksumSize, kChecksumSize) !=
-            0 ||
-        sum.hex() != id)
+        0)
         return fail("read snapshot", name, "checksum mismatch");
-    return parse_manifest_json(text, name, limits.max_json_depth);
+    Manifest m = WM_TRY(parse_manifest_json(text, name, limits.max_json_depth));
+    // A received snapshot is stored under the id its sender gave it, which its text records.
+    if (sum.hex() != id && m.origin_snapshot != id)
+        return fail("read snapshot", name, "checksum mismatch");
+    return m;
 }
 
 Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hasher,

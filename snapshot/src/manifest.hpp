@@ -34,8 +34,9 @@ struct Manifest {
     int64_t time_ns = 0;
     std::string hostname, source, parent;
     // Set by receive: the repository id and snapshot id this copy came from, so that a later
-    // delta stream against that snapshot finds it here (docs/snapshot-format.md, "Streams").
-    std::string origin_repo, origin_snapshot;
+    // delta stream against that snapshot finds it here, and the host that sent it
+    // (docs/snapshot-format.md, "Streams"). A received snapshot keeps the sender's id.
+    std::string origin_repo, origin_snapshot, origin_host;
     std::vector<std::string> tags;
     std::vector<Entry> tree;
 };
@@ -44,9 +45,11 @@ struct Manifest {
 // reader would take it. Made before anything is committed, so a refusal leaves the repository
 // as it was.
 Result<std::string> manifest_text(const Manifest& manifest, const Limits& limits);
-// Compresses `text` (from manifest_text) and stores it under snapshots/; returns the id.
+// Compresses `text` (from manifest_text) and stores it under snapshots/; returns the id: its
+// keyed checksum, or `id` for a received snapshot, whose text names that id as its
+// origin.snapshot.
 Result<std::string> write_manifest(const std::string& repo, const KeyedHasher& hasher,
-                                   const std::string& text);
+                                   const std::string& text, const std::string& id = "");
 // The manifest's JSON text, and the inverse; `what` names the source in errors. The reader
 // refuses nesting past `max_json_depth`.
 std::string manifest_json(const Manifest& manifest);
@@ -58,7 +61,8 @@ Result<Manifest> parse_manifest_json(const std::string& text, const std::string&
 // it is really produced. `op` and `name` head the errors.
 Result<std::string> decompress_manifest(std::string_view frame, uint64_t limit,
                                         const std::string& op, const std::string& name);
-// A manifest file's bytes: magic, frame, keyed checksum (which must match and name `id`).
+// A manifest file's bytes: magic, frame, keyed checksum (which must match, and be `id`
+// unless the manifest's origin.snapshot is).
 Result<Manifest> decode_manifest_file(std::string_view data, const KeyedHasher& hasher,
                                       const std::string& id, const std::string& name,
                                       const Limits& limits);

@@ -410,10 +410,9 @@ Result<Manifest> parse_manifest_json(const std::string& text, const std::string&
         enum : unsigned {
             kVersion = 1,
             kTime = 2,
-            kHost = 4,
-            kSource = 8,
-            kParent = 16,
-            kTree = 32
+            kSource = 4,
+            kParent = 8,
+            kTree = 16
         };
         unsigned seen = 0;
         bool first = true;
@@ -426,7 +425,7 @@ Result<Manifest> parse_manifest_json(const std::string& text, const std::string&
             } else if (k == "time_ns") {
                 m.time_ns = r.integer<int64_t>(), seen |= kTime;
             } else if (k == "hostname") {
-                m.hostname = r.string(), seen |= kHost;
+                m.hostname = r.string();
             } else if (k == "source") {
                 m.source = unhex(r, "source"), seen |= kSource;
             } else if (k == "parent") {
@@ -437,6 +436,8 @@ Result<Manifest> parse_manifest_json(const std::string& text, const std::string&
                 while (r.next_key(f, ok)) {
                     if (ok == "repository")
                         m.origin_repo = r.string();
+                    else if (ok == "host")
+                        m.origin_host = r.string();
                     else if (ok == "snapshot")
                         m.origin_snapshot = r.string();
                     else
@@ -457,7 +458,8 @@ Result<Manifest> parse_manifest_json(const std::string& text, const std::string&
         }
         if (!r.at_end()) r.error("trailing bytes");
         if (!(seen & kVersion)) return fail("read snapshot", path, "unsupported version");
-        if (seen != (kVersion | kTime | kHost | kSource | kParent | kTree))
+        // hostname is optional: manifests written before it was recorded lack it.
+        if (seen != (kVersion | kTime | kSource | kParent | kTree))
             r.error("a required field is missing");
     } catch (const JsonError& e) {
         return fail("parse snapshot", path, "byte " + std::to_string(e.offset) + ": " + e.what);

@@ -185,6 +185,11 @@ std::string manifest_json(const Manifest& m) {
     if (!m.origin_repo.empty()) {
         w.key("origin");
         w.raw("{");
+        if (!m.origin_host.empty()) {
+            w.key("host");
+            w.str(m.origin_host);
+            w.raw(",");
+        }
         w.key("repository");
         w.str(m.origin_repo);
         w.raw(",");

@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "repo_internal.hpp"
@@ -150,6 +151,12 @@ std::string printable(std::string_view raw, size_t max) {
     }
     if (raw.size() > max) out += "...";
     return out;
+}
+
+std::string local_hostname() {
+    struct utsname u{};
+    if (::uname(&u) < 0) return "";
+    return u.nodename;
 }
 
 }  // namespace wmrun::snapshot

@@ -136,7 +136,8 @@ Result<std::vector<SnapshotInfo>> Repository::list() {
     std::vector<SnapshotInfo> out;
     for (auto& id : WM_TRY(snapshot_ids(s_->dir))) {
         Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id, s_->limits));
-        SnapshotInfo info{id, m.parent, m.hostname, m.source, m.time_ns, m.tree.size(), 0, m.tags};
+        SnapshotInfo info{id,     m.parent, m.hostname,    m.source,       m.time_ns,
+                          m.tree.size(), 0, m.tags, m.origin_host, m.origin_repo};
         for (const auto& e : m.tree)
             if (e.type == EntryType::file) info.bytes += e.size;
         out.push_back(std::move(info));
@@ -176,18 +177,17 @@ Result<DiffResult> Repository::diff(const std::string& a, const std::string& b) 
     return d;
 }
 
-Result<std::vector<std::string>> Repository::forget(size_t keep_last) {
-    std::vector<SnapshotInfo> all = WM_TRY(list());
+Result<> Repository::forget(const std::vector<std::string>& ids) {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), true, s_->dir));
-    std::vector<std::string> removed;
-    for (size_t i = 0; i + keep_last < all.size(); ++i) {
-        std::string path = s_->dir + "/snapshots/" + all[i].id;
+    for (const auto& id : ids)
+        if (!ChunkId::from_hex(id)) return fail("forget", printable(id), "not a snapshot id");
+    for (const auto& id : ids) {
+        std::string path = s_->dir + "/snapshots/" + id;
         crash_point();
         if (::unlink(path.c_str()) < 0) return sys_error("unlink", path);
-        removed.push_back(all[i].id);
     }
-    if (!removed.empty()) WM_CHECK(fsync_dir(s_->dir + "/snapshots"));
-    return removed;
+    if (!ids.empty()) WM_CHECK(fsync_dir(s_->dir + "/snapshots"));
+    return {};
 }
 
 }  // namespace wmrun::snapshot

@@ -26,6 +26,7 @@ struct Header {
     std::string repository, snapshot, base;
     uint64_t chunks = 0, stored_bytes = 0;
     uint32_t max_chunk = 0;
+    std::string hostname;  // the sender's; absent from streams of older senders
 };
 
 std::unexpected<Error> bad(const Record& r, const std::string& what) {
@@ -45,6 +46,7 @@ Result<Header> parse_header(const Record& r, const Limits& limits) {
         Header h{j.at("repository").get<std::string>(), j.at("snapshot").get<std::string>(),
                  j.at("base").get<std::string>(),       j.at("chunks").get<uint64_t>(),
                  j.at("stored_bytes").get<uint64_t>(),  j.at("chunker").at("max").get<uint32_t>()};
+        if (auto host = j.find("hostname"); host != j.end()) h.hostname = host->get<std::string>();
         if (!ChunkId::from_hex(h.snapshot) || (!h.base.empty() && !ChunkId::from_hex(h.base)))
             return bad(r, "bad snapshot id in the header");
         return h;
@@ -140,6 +142,7 @@ struct Receiver {
         WM_CHECK(in.header());
         Header h = WM_TRY(parse_header(WM_TRY(in.next()), s.limits));
         result.origin_repo = h.repository;
+        result.origin_host = h.hostname;
         result.origin_snapshot = h.snapshot;
         result.base = h.base;
         Manifest m = WM_TRY(parse_manifest_record(WM_TRY(in.next()), s.limits));
@@ -182,9 +185,33 @@ struct Receiver {
         m.parent = parent == copies.end() ? "" : parent->second;
         m.origin_repo = h.repository;
         m.origin_snapshot = h.snapshot;
+        m.origin_host = h.hostname;
         return m;
     }
 };
+
+// The same snapshot, whichever repository or stream it came through: what receive stores
+// besides the sender's data (origin, and the parent mapped to a local copy) is left out.
+bool same_snapshot(Manifest a, Manifest b) {
+    for (Manifest* m : {&a, &b}) {
+        m->origin_repo.clear();
+        m->origin_snapshot.clear();
+        m->origin_host.clear();
+        m->parent.clear();
+    }
+    return manifest_json(a) == manifest_json(b);
+}
+
+// Where the received snapshot already exists under the sender's id: nothing to do when it is
+// the same snapshot, an error when it is not (ids are the sender's key's, not ours, so two
+// repositories could in principle hand out one id for different snapshots).
+Result<bool> already_here(Repository::State& s, const Manifest& m) {
+    if (!path_exists(s.dir + "/snapshots/" + m.origin_snapshot)) return false;
+    Manifest here = WM_TRY(read_manifest(s.dir, s.hasher, m.origin_snapshot, s.limits));
+    if (same_snapshot(here, m)) return true;
+    return fail("receive", m.origin_snapshot,
+                "a different snapshot with this id is already in the repository", EEXIST);
+}
 
 // Reads every chunk of the new packs back from disk and re-hashes it under our key: what is
 // committed is what was verified, not what was in memory.
@@ -227,13 +254,24 @@ Result<ReceiveResult> receive_snapshot(Repository& repo, int fd, const ReceiveOp
         remove_packs(s.dir, *packs);
         return std::unexpected(checked.error());
     }
+    result.id = manifest->origin_snapshot;
+    auto present = already_here(s, *manifest);
+    if (!present || *present) {
+        // Its chunks are all here already unless the repository lost some: what was written
+        // is kept only for a snapshot this receive adds.
+        remove_packs(s.dir, *packs);
+        if (!present) return std::unexpected(present.error());
+        result.already_present = true;
+        result.bytes_added = 0;
+        return result;
+    }
     // Packs are durable (fsynced at finish); then the index naming them; the manifest last.
     if (!packs->empty()) {
         WM_CHECK(write_index_file(s.dir, *packs));
         for (const auto& p : *packs)
             s.index.add(p);
     }
-    result.id = WM_TRY(write_manifest(s.dir, s.hasher, *text));
+    WM_CHECK(write_manifest(s.dir, s.hasher, *text, result.id));
     return result;
 }
 

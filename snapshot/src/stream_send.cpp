@@ -75,6 +75,7 @@ Result<SendResult> send_snapshot(Repository& repo, const std::string& snapshot, 
     OrderedJson head = {
         {"version", kStreamVersion},
         {"repository", s.config.id},
+        {"hostname", local_hostname()},
         {"snapshot", result.snapshot},
         {"base", result.base},
         {"chunker",

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "repo_fixture.hpp"
+#include "manifest.hpp"
+#include "repo_internal.hpp"
 #include "stream_fixture.hpp"
 #include "wmrun/snapshot/stream.hpp"
 
@@ -72,8 +74,21 @@ TEST_CASE("a full stream carries a snapshot to another repository exactly") {
     CHECK(r->chunks_new > 10);
     CHECK(r->files == 4);  // d/hard is a second name, not a file
     CHECK(r->bytes_read == stream.size());
-    // Other key, other ids: the manifest was rewritten under b's key.
-    CHECK(r->id != p.first);
+    // The snapshot keeps its name: b stores it under a's id, though b's key re-ids its chunks.
+    CHECK(r->id == p.first);
+    CHECK_FALSE(r->already_present);
+    CHECK(r->origin_host == local_hostname());
+    auto listed = p.b.list();
+    REQUIRE(listed);
+    REQUIRE(listed->size() == 1);
+    CHECK(listed->front().id == p.first);
+    CHECK(listed->front().origin_host == local_hostname());
+    CHECK(listed->front().origin_repo == r->origin_repo);
+    CHECK(listed->front().hostname == local_hostname());  // recorded by create on a
+    // Reopened: the name that is not its checksum is accepted because its text records it.
+    auto reopened = Repository::open(p.b.dir());
+    REQUIRE(reopened);
+    REQUIRE(reopened->list());
     auto v = p.b.verify();
     REQUIRE(v);
     CHECK(v->ok());
@@ -161,6 +176,7 @@ TEST_CASE("receiving the same stream twice is idempotent") {
     auto r2 = receive_string(p.b, stream);
     REQUIRE(r2);
     CHECK(r2->id == r1->id);
+    CHECK(r2->already_present);
     CHECK(r2->chunks_new == 0);
     CHECK(r2->bytes_added == 0);
     require_unchanged(p.b, 1, packs, indexes);
@@ -248,4 +264,55 @@ TEST_CASE("send refuses a damaged chunk instead of passing it on") {
     std::string msg = sent.error().message();
     CHECK((msg.find("does not match") != std::string::npos ||
            msg.find("decompress") != std::string::npos));
+}
+
+TEST_CASE("a snapshot received back into its own repository is the same one: a no-op") {
+    Pair p;
+    size_t packs = count_files(p.a.dir() + "/packs");
+    size_t indexes = count_files(p.a.dir() + "/index");
+    auto r = receive_string(p.a, send_to_string(p.a, p.first));
+    REQUIRE(r);
+    CHECK(r->id == p.first);
+    CHECK(r->already_present);
+    require_unchanged(p.a, 1, packs, indexes);
+}
+
+TEST_CASE("a different snapshot under the sender's id is refused, the repository untouched") {
+    Pair p;
+    // b holds another tree under a's id, as a snapshot received from elsewhere would be if two
+    // repositories ever gave out one id: staged through the manifest writer itself.
+    TempDir other;
+    write(other / "f", "other\n");
+    auto mine = p.b.create(other.path());
+    REQUIRE(mine);
+    Repository::State& s = StateAccess::of(p.b);
+    auto m = read_manifest(s.dir, s.hasher, mine->id);
+    REQUIRE(m);
+    m->origin_repo = std::string(32, 'e');
+    m->origin_snapshot = p.first;
+    auto text = manifest_text(*m, {});
+    REQUIRE(text);
+    REQUIRE(write_manifest(s.dir, s.hasher, *text, p.first));
+    REQUIRE(::unlink((s.dir + "/snapshots/" + mine->id).c_str()) == 0);
+    size_t packs = count_files(p.b.dir() + "/packs");
+    size_t indexes = count_files(p.b.dir() + "/index");
+
+    auto r = receive_string(p.b, send_to_string(p.a, p.first));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().err == EEXIST);
+    CHECK(r.error().message().find("a different snapshot with this id") != std::string::npos);
+    require_unchanged(p.b, 1, packs, indexes);
+    auto listed = p.b.list();
+    REQUIRE(listed);
+    CHECK(listed->front().origin_repo == std::string(32, 'e'));
+}
+
+TEST_CASE("a manifest stored under a name that is neither its checksum nor its origin is refused") {
+    Pair p;
+    std::string dir = p.a.dir() + "/snapshots/";
+    std::string other = std::string(31, '0') + "1";
+    REQUIRE(::rename((dir + p.first).c_str(), (dir + other).c_str()) == 0);
+    auto listed = p.a.list();
+    REQUIRE_FALSE(listed);
+    CHECK(listed.error().message().find("checksum mismatch") != std::string::npos);
 }

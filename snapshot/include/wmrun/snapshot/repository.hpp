@@ -20,9 +20,13 @@ struct InitOptions {
     uint64_t pack_size = 16 << 20;  // a pack is closed once it holds this many bytes
 };
 
+// This host's name (uname's nodename): what a snapshot records as its host unless told
+// otherwise, and what a stream names as its sender.
+std::string local_hostname();
+
 struct CreateOptions {
     std::string parent;  // snapshot id (or unique prefix); empty: none
-    std::string hostname;
+    std::string hostname;  // empty: local_hostname()
     std::vector<std::string> tags;  // free-form labels kept in the manifest
     unsigned threads = 0;           // compression threads; 0: one per core
     ProgressFn progress;            // items: files; no totals
@@ -68,6 +72,8 @@ struct SnapshotInfo {
     int64_t time_ns = 0;
     uint64_t entries = 0, bytes = 0;
     std::vector<std::string> tags;
+    // Set on a received snapshot: the host that sent it, and the repository it came from.
+    std::string origin_host, origin_repo;
 };
 
 struct DiffResult {
@@ -111,8 +117,9 @@ class Repository {
     Result<VerifyResult> verify(const ProgressFn& progress = {});  // items: chunks
     Result<std::vector<SnapshotInfo>> list();                      // oldest first
     Result<DiffResult> diff(const std::string& a, const std::string& b);
-    // Deletes all but the newest `keep_last` snapshots; returns the ids deleted.
-    Result<std::vector<std::string>> forget(size_t keep_last);
+    // Deletes the snapshots `ids` (full ids, as list() gives them; which ones is the caller's
+    // choice, retention.hpp). prune frees their data.
+    Result<> forget(const std::vector<std::string>& ids);
     Result<PruneResult> prune(const ProgressFn& progress = {});  // items: packs
     Result<> rebuild_index();
 

@@ -34,17 +34,21 @@ struct ReceiveOptions {
 };
 
 struct ReceiveResult {
-    std::string id;                                  // the snapshot's id in this repository
+    std::string id;  // the snapshot's id here: the sender's (origin_snapshot)
     std::string origin_repo, origin_snapshot, base;  // as the stream names them
+    std::string origin_host;                         // the sender's hostname, if it gave one
+    // The snapshot was here already (the same tree under the same id): nothing was added.
     uint64_t files = 0;
     uint64_t chunks_received = 0;  // chunk records in the stream
     uint64_t chunks_new = 0;       // of those, stored here; the rest were already present
     uint64_t bytes_read = 0;       // length of the stream
     uint64_t bytes_added = 0;      // stored bytes written to new packs
+    bool already_present = false;
 };
 
 // Reads a stream from `fd` to its end, verifies every record and chunk, and only then makes
-// the snapshot visible. On any error the repository is left as it was.
+// the snapshot visible under the sender's id. On any error the repository is left as it was;
+// a different snapshot already holding that id is an error (EEXIST).
 Result<ReceiveResult> receive_snapshot(Repository& repo, int fd,
                                        const ReceiveOptions& options = {});
 
