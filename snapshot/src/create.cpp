@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "exclude.hpp"
 #include "file_reader.hpp"
 #include "fs_meta.hpp"
 #include "manifest.hpp"
@@ -72,8 +73,8 @@ using ParentFiles = std::unordered_map<std::string_view, const Entry*>;
 class Walker {
   public:
     Walker(Repository::State& s, PackSink& sink, CreateResult& result, const ParentFiles& parent,
-           const CreateOptions& options)
-        : s_(s), sink_(sink), r_(result), parent_(parent), options_(options) {}
+           const CreateOptions& options, const ExcludeSet& exclude)
+        : s_(s), sink_(sink), r_(result), parent_(parent), options_(options), exclude_(exclude) {}
 
     Result<> walk_dir(int dirfd, const std::string& rel, const std::string& host_path);
     // After the walk, once the parent is loaded: marks the files that must be read; the others
@@ -96,6 +97,7 @@ class Walker {
     CreateResult& r_;
     const ParentFiles& parent_;
     const CreateOptions& options_;
+    const ExcludeSet& exclude_;
     std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // hardlinked inodes seen
     std::unordered_set<ChunkId, ChunkIdHash> pending_;       // chunks queued in this run
     std::vector<uint8_t> buffer_;                            // read buffer, reused per file
@@ -111,8 +113,9 @@ Result<> Walker::walk_dir(int dirfd, const std::string& rel, const std::string& 
             std::find(options_.include.begin(), options_.include.end(), name) ==
                 options_.include.end())
             continue;
-        WM_CHECK(
-            add_entry(dirfd, name, rel.empty() ? name : rel + "/" + name, host_path + "/" + name));
+        std::string path = rel.empty() ? name : rel + "/" + name;
+        if (exclude_.matches(path)) continue;
+        WM_CHECK(add_entry(dirfd, name, path, host_path + "/" + name));
     }
     return {};
 }
@@ -338,6 +341,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     if (!valid_utf8(hostname)) return fail("create", "hostname", "not UTF-8");
     for (const auto& tag : options.tags)
         if (!valid_utf8(tag)) return fail("create", "tag " + printable(tag), "not UTF-8");
+    ExcludeSet exclude = WM_TRY(ExcludeSet::compile(options.exclude));
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     CreateResult result;
     Manifest parent;
@@ -375,7 +379,7 @@ Result<CreateResult> Repository::create(const std::string& source, const CreateO
     top.xattrs = WM_TRY(read_xattrs_at(root.get(), ""));
 
     PackSink sink(s_->dir, s_->config.compression_level, s_->config.pack_size, options.threads);
-    Walker walker(*s_, sink, result, parent_files, options);
+    Walker walker(*s_, sink, result, parent_files, options, exclude);
     walker.tree.push_back(std::move(top));
     Result<> walked = walker.walk_dir(root.get(), "", source);
     if (parent_loader.joinable()) parent_loader.join();

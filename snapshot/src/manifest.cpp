@@ -140,4 +140,17 @@ Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hashe
     return decode_manifest_file(data, hasher, id, path, limits);
 }
 
+std::string tree_path(std::string_view path) {
+    while (path.starts_with('/'))
+        path.remove_prefix(1);
+    while (path.ends_with('/'))
+        path.remove_suffix(1);
+    return path == "." ? "" : std::string(path);
+}
+
+bool path_under(std::string_view path, std::string_view prefix) {
+    if (prefix.empty()) return true;
+    return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
 }  // namespace wmrun::snapshot

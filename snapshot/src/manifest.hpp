@@ -70,6 +70,12 @@ Result<Manifest> decode_manifest_file(std::string_view data, const KeyedHasher& 
 Result<Manifest> read_manifest(const std::string& repo, const KeyedHasher& hasher,
                                const std::string& id, const Limits& limits = {});
 
+// A path given by a user, as manifests name it: no leading or trailing "/", "" for the root
+// (manifests call it ".").
+std::string tree_path(std::string_view path);
+// `path` is `prefix` or below it; everything is below "".
+bool path_under(std::string_view path, std::string_view prefix);
+
 const char* type_name(EntryType type);
 // RFC 3629, as nlohmann checks it when it dumps; a name that fails is written as hex.
 bool valid_utf8(std::string_view s);

@@ -147,6 +147,27 @@ Result<std::vector<SnapshotInfo>> Repository::list() {
     return out;
 }
 
+Result<std::vector<NodeInfo>> Repository::ls(const std::string& snapshot,
+                                             const std::string& path) {
+    auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
+    std::string id = WM_TRY(resolve(snapshot));
+    Manifest m = WM_TRY(read_manifest(s_->dir, s_->hasher, id, s_->limits));
+    std::string prefix = tree_path(path);
+    std::map<std::string_view, const Entry*> inodes;  // first names of hardlinked inodes
+    std::vector<NodeInfo> out;
+    for (const auto& e : m.tree) {
+        if (e.type != EntryType::hardlink) inodes.emplace(e.path, &e);
+        if (!path_under(e.path == "." ? "" : e.path, prefix)) continue;
+        auto first = e.type == EntryType::hardlink ? inodes.find(e.link) : inodes.end();
+        const Entry& meta = first != inodes.end() ? *first->second : e;
+        out.push_back({e.path, type_name(e.type), meta.mode, meta.uid, meta.gid, meta.size,
+                       meta.mtime_ns, meta.target, e.link});
+    }
+    if (out.empty()) return fail("ls " + id.substr(0, 16), path, "no such path in the snapshot",
+                                 ENOENT);
+    return out;
+}
+
 Result<DiffResult> Repository::diff(const std::string& a, const std::string& b) {
     auto lock = WM_TRY(RepoLock::take(s_->lock_fd.get(), false, s_->dir));
     std::string id_a = WM_TRY(resolve(a)), id_b = WM_TRY(resolve(b));

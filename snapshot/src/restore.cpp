@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "fs_meta.hpp"
@@ -73,6 +74,57 @@ std::vector<std::string> damaged_paths(const Manifest& m, const std::vector<File
     return paths;
 }
 
+// Leaves in m.tree only the entries `include` names, what is under them and the directories
+// above them. A hardlink whose first name is left out takes that name's place: the first
+// included name of the inode becomes the file, and the later ones link to it.
+Result<> keep_included(Manifest& m, const std::vector<std::string>& include) {
+    if (include.empty()) return {};
+    std::vector<std::string> prefixes;
+    for (const auto& p : include)
+        prefixes.push_back(tree_path(p));
+    std::vector<bool> matched(prefixes.size(), false);
+    std::unordered_map<std::string, const Entry*> all;  // every entry by path, for hardlinks
+    std::unordered_map<std::string, std::string> moved;  // left-out first name -> new first
+    std::vector<Entry> kept;
+    std::unordered_set<std::string> kept_files;
+    for (const auto& e : m.tree) {
+        all.emplace(e.path, &e);
+        std::string_view path = e.path == "." ? "" : std::string_view(e.path);
+        bool keep = path.empty();
+        for (size_t i = 0; i < prefixes.size(); ++i) {
+            if (path_under(path, prefixes[i])) keep = matched[i] = true;
+            // A directory above an included path.
+            if (e.type == EntryType::dir && path_under(prefixes[i], path)) keep = true;
+        }
+        if (!keep) continue;
+        if (e.type == EntryType::hardlink) {
+            auto first = all.find(e.link);
+            bool first_kept = kept_files.contains(e.link);
+            if (auto m2 = moved.find(e.link); m2 != moved.end()) {
+                Entry link = e;
+                link.link = m2->second;
+                kept.push_back(std::move(link));
+                continue;
+            }
+            if (!first_kept && first != all.end()) {
+                Entry file = *first->second;
+                file.path = e.path;
+                moved.emplace(e.link, e.path);
+                kept_files.insert(e.path);
+                kept.push_back(std::move(file));
+                continue;
+            }
+        }
+        if (e.type == EntryType::file) kept_files.insert(e.path);
+        kept.push_back(e);
+    }
+    for (size_t i = 0; i < prefixes.size(); ++i)
+        if (!matched[i])
+            return fail("restore", printable(include[i]), "no such path in the snapshot", ENOENT);
+    m.tree = std::move(kept);
+    return {};
+}
+
 // Writer threads: one per CPU, since the loop's own share (creating the files) is the smaller.
 unsigned writer_threads() {
     if (const char* v = ::getenv("WMRUN_RESTORE_WORKERS")) return unsigned(std::atoi(v));
@@ -89,6 +141,7 @@ Result<RestoreResult> Repository::restore(const std::string& snapshot, const std
     for (const auto& e : m.tree)
         if (e.path != "." && !safe_path(e.path))
             return fail("restore", printable(e.path), "unsafe path in snapshot");
+    WM_CHECK(keep_included(m, options.include));
 
     WM_CHECK(mkdir_all(target, 0700));
     UniqueFd root = WM_TRY(open_file(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "commands.hpp"
+#include "snapshot_cli.hpp"
 #include "wmrun/base/json.hpp"
 #include "wmrun/runtime/container.hpp"
 #include "wmrun/runtime/snapshots.hpp"
@@ -16,9 +17,8 @@
 
 namespace wmrun::cli {
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
+// What every command that reads a repository or a stream accepts from it (--max-* flags).
+static snapshot::Limits limits;
 
 std::string format_time(std::int64_t ns) {
     std::time_t t = static_cast<std::time_t>(ns / 1000000000);
@@ -28,6 +28,41 @@ std::string format_time(std::int64_t ns) {
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
 }
+
+Result<snapshot::Repository> open_repo(const std::string& dir) {
+    return snapshot::Repository::open(dir, limits);
+}
+
+void print_json(const Json& j) {
+    print(j.dump() + "\n");
+}
+
+// Everything read from a repository or stream may be hostile: what it may claim is bounded.
+// Sizes take binary suffixes: 64M, 64MiB, 1G.
+static void add_size_option(CLI::App* sub, const std::string& name, std::uint64_t& value,
+                            std::uint64_t min, const std::string& help) {
+    sub->add_option(name, value, help)
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->check(CLI::Range(min, std::uint64_t(1) << 40).description(""))
+        ->type_name("SIZE")
+        ->default_str(std::to_string(value >> 20) + "MiB");
+}
+
+void add_repo_options(CLI::App* sub, std::string& dir) {
+    sub->add_option("--repo", dir, "repository directory")->required();
+    add_size_option(sub, "--max-manifest-size", limits.max_manifest_size, 1 << 10,
+                    "largest snapshot manifest to read or write, uncompressed (an entry takes "
+                    "about 250 bytes), 1KiB to 1TiB");
+    sub->add_option("--max-json-depth", limits.max_json_depth,
+                    "deepest nesting of JSON read from the repository or stream, 5 to 1000")
+        ->check(CLI::Range(5, 1000).description(""))
+        ->type_name("N")
+        ->capture_default_str();
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 std::string human(double bytes) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -82,20 +117,10 @@ double since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void print_json(const Json& j) {
-    print(j.dump() + "\n");
-}
-
-// What every command that reads a repository or a stream accepts from it (--max-* flags).
-snapshot::Limits limits;
-
-Result<snapshot::Repository> open_repo(const std::string& dir) {
-    return snapshot::Repository::open(dir, limits);
-}
 
 struct CreateArgs {
     std::string repo, source, parent;
-    std::vector<std::string> tags;
+    std::vector<std::string> tags, exclude;
     bool json = false;
 };
 
@@ -104,6 +129,7 @@ Result<int> create(const runtime::GlobalOptions& g, const CreateArgs& a) {
     snapshot::CreateOptions opt;
     opt.parent = a.parent;
     opt.tags = a.tags;
+    opt.exclude = a.exclude;
     auto start = Clock::now();
     runtime::SnapshotReport s;
     {
@@ -155,6 +181,8 @@ Result<int> list(const std::string& dir, bool json) {
             arr.push_back({{"id", s.id},
                            {"parent", s.parent},
                            {"hostname", s.hostname},
+                           {"origin_host", s.origin_host},
+                           {"origin_repository", s.origin_repo},
                            {"source", s.source},
                            {"time", format_time(s.time_ns)},
                            {"entries", s.entries},
@@ -163,11 +191,13 @@ Result<int> list(const std::string& dir, bool json) {
         print_json(arr);
         return 0;
     }
-    print(fmt::format("{:<16}  {:<20}  {:>8}  {:>12}  {}\n", "ID", "TIME", "ENTRIES", "BYTES",
-                      "SOURCE"));
+    print(fmt::format("{:<16}  {:<20}  {:<16}  {:<16}  {:>8}  {:>12}  {}\n", "ID", "TIME", "HOST",
+                      "FROM", "ENTRIES", "BYTES", "SOURCE"));
     for (const auto& s : snaps)
-        print(fmt::format("{:<16}  {:<20}  {:>8}  {:>12}  {}\n", s.id.substr(0, 16),
-                          format_time(s.time_ns), s.entries, s.bytes, s.source));
+        print(fmt::format("{:<16}  {:<20}  {:<16}  {:<16}  {:>8}  {:>12}  {}\n", s.id.substr(0, 16),
+                          format_time(s.time_ns), s.hostname.empty() ? "-" : s.hostname,
+                          s.origin_host.empty() ? "-" : s.origin_host, s.entries, s.bytes,
+                          s.source));
     return 0;
 }
 
@@ -185,6 +215,7 @@ Result<int> diff(const std::string& dir, const std::string& a, const std::string
 
 struct RestoreArgs {
     std::string repo, id, target, store = "/var/lib/wmrun";
+    std::vector<std::string> include;
     bool json = false;
 };
 
@@ -196,7 +227,8 @@ Result<int> restore(const runtime::GlobalOptions& g, const RestoreArgs& a) {
     snapshot::RestoreResult r;
     {
         ProgressLine line("files");
-        r = WM_TRY(runtime::restore_snapshot(g, repo, a.id, a.target, a.store, line.fn()));
+        r = WM_TRY(runtime::restore_snapshot(g, repo, a.id, a.target, a.store,
+                                             {.include = a.include, .progress = line.fn()}));
     }
     if (a.json)
         print_json({{"id", r.id},
@@ -331,6 +363,8 @@ Result<int> receive(const ReceiveArgs& a) {
         print_json({{"id", r.id},
                     {"origin_repository", r.origin_repo},
                     {"origin_snapshot", r.origin_snapshot},
+                    {"origin_host", r.origin_host},
+                    {"already_present", r.already_present},
                     {"base", r.base},
                     {"files", r.files},
                     {"chunks_received", r.chunks_received},
@@ -338,6 +372,10 @@ Result<int> receive(const ReceiveArgs& a) {
                     {"bytes_read", r.bytes_read},
                     {"bytes_added", r.bytes_added},
                     {"duration_seconds", since(start)}});
+        return 0;
+    }
+    if (r.already_present) {
+        print(fmt::format("snapshot {} is already in the repository\n", r.id));
         return 0;
     }
     print(fmt::format("snapshot {} received\n", r.id));
@@ -350,31 +388,8 @@ Result<int> receive(const ReceiveArgs& a) {
 
 void add_snapshot_commands(CLI::App& app, Context& ctx) {
     CLI::App* group = add_group(app, ctx, "snapshot", "manage a snapshot repository");
-    auto repo_option = [](CLI::App* sub, std::string& dir) {
-        sub->add_option("--repo", dir, "repository directory")->required();
-    };
     auto json_flag = [](CLI::App* sub, bool& flag) {
         sub->add_flag("--json", flag, "print a JSON summary");
-    };
-    // Everything read from a repository or stream may be hostile: what it may claim is bounded.
-    // Sizes take binary suffixes: 64M, 64MiB, 1G.
-    auto size_option = [](CLI::App* sub, const std::string& name, std::uint64_t& value,
-                          std::uint64_t min, const std::string& help) {
-        sub->add_option(name, value, help)
-            ->transform(CLI::AsSizeValue(false).description(""))
-            ->check(CLI::Range(min, std::uint64_t(1) << 40).description(""))
-            ->type_name("SIZE")
-            ->default_str(std::to_string(value >> 20) + "MiB");
-    };
-    auto limit_options = [size_option](CLI::App* sub) {
-        size_option(sub, "--max-manifest-size", limits.max_manifest_size, 1 << 10,
-                    "largest snapshot manifest to read or write, uncompressed (an entry takes "
-                    "about 250 bytes), 1KiB to 1TiB");
-        sub->add_option("--max-json-depth", limits.max_json_depth,
-                        "deepest nesting of JSON read from the repository or stream, 5 to 1000")
-            ->check(CLI::Range(5, 1000).description(""))
-            ->type_name("N")
-            ->capture_default_str();
     };
 
     static std::string init_repo;
@@ -383,7 +398,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
         WM_CHECK(snapshot::Repository::init(init_repo, init_opt));
         return 0;
     });
-    repo_option(i, init_repo);
+    i->add_option("--repo", init_repo, "repository directory")->required();
     i->add_option("--compression", init_opt.compression_level, "zstd level, 1 to 19")
         ->check(CLI::Range(1, 19))
         ->capture_default_str();
@@ -396,30 +411,32 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
                           "snapshot a container's volume layer (frozen only while changed files "
                           "are read) or a directory",
                           [&ctx] { return create(ctx.global, cr); });
-    repo_option(c, cr.repo);
-    limit_options(c);
+    add_repo_options(c, cr.repo);
     c->add_option("source", cr.source, "container id, or directory to snapshot")->required();
     c->add_option("--parent", cr.parent,
-                  "snapshot id (or prefix) to compare file metadata with; a container's "
-                  "default is its newest snapshot");
+                  "snapshot id (or prefix) to compare file metadata with; default: the newest "
+                  "snapshot of the same source made on this host");
     c->add_option("--tag", cr.tags, "label to keep with the snapshot (repeatable)");
+    c->add_option("--exclude", cr.exclude,
+                  "leave out paths matching this glob, relative to the source: '*.log' at any "
+                  "depth, '/cache' at the top, '**' for any directories (repeatable)")
+        ->type_name("PATTERN");
     json_flag(c, cr.json);
 
     static std::string ls_repo;
     static bool ls_json = false;
     auto* ls = add_command(*group, ctx, "list", "list snapshots, oldest first",
                            [] { return list(ls_repo, ls_json); });
-    ls->alias("ls");
-    repo_option(ls, ls_repo);
-    limit_options(ls);
+    add_repo_options(ls, ls_repo);
     ls->add_flag("--json", ls_json, "print JSON");
+
+    add_snapshot_ls(*group, ctx);
 
     static std::string diff_repo, diff_a, diff_b;
     auto* d = add_command(*group, ctx, "diff",
                           "list paths added (+), removed (-) and changed (M) from A to B",
                           [] { return diff(diff_repo, diff_a, diff_b); });
-    repo_option(d, diff_repo);
-    limit_options(d);
+    add_repo_options(d, diff_repo);
     d->add_option("A", diff_a, "older snapshot id or prefix")->required();
     d->add_option("B", diff_b, "newer snapshot id or prefix")->required();
 
@@ -428,12 +445,15 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
                           "restore a snapshot into a missing or empty directory, or as the volume "
                           "layer of a stopped container",
                           [&ctx] { return restore(ctx.global, rs); });
-    repo_option(r, rs.repo);
-    limit_options(r);
+    add_repo_options(r, rs.repo);
     r->add_option("ID", rs.id, "snapshot id or prefix")->required();
     r->add_option("TARGET", rs.target,
                   "directory to restore into, or the id of a stopped container")
         ->required();
+    r->add_option("--include", rs.include,
+                  "restore only this path of the snapshot, with what is under it and the "
+                  "directories above it (repeatable)")
+        ->type_name("PATH");
     r->add_option("--store", rs.store,
                   "image store holding the volume layer of a deleted container")
         ->capture_default_str();
@@ -443,37 +463,22 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     static bool vf_json = false;
     auto* v = add_command(*group, ctx, "verify", "check every pack and chunk",
                           [] { return verify(vf_repo, vf_json); });
-    repo_option(v, vf_repo);
-    limit_options(v);
+    add_repo_options(v, vf_repo);
     json_flag(v, vf_json);
 
-    static std::string fg_repo;
-    static std::size_t keep_last = 0;
-    auto* f = add_command(*group, ctx, "forget",
-                          "delete all but the newest snapshots; prune frees their data",
-                          []() -> Result<int> {
-                              auto repo = WM_TRY(open_repo(fg_repo));
-                              for (const auto& id : WM_TRY(repo.forget(keep_last)))
-                                  print("forgot " + id + "\n");
-                              return 0;
-                          });
-    repo_option(f, fg_repo);
-    limit_options(f);
-    f->add_option("--keep-last", keep_last, "how many snapshots to keep")->required();
+    add_snapshot_forget(*group, ctx);
 
     static std::string pr_repo;
     static bool pr_json = false;
     auto* p = add_command(*group, ctx, "prune", "delete data no snapshot uses",
                           [] { return prune(pr_repo, pr_json); });
-    repo_option(p, pr_repo);
-    limit_options(p);
+    add_repo_options(p, pr_repo);
     json_flag(p, pr_json);
 
     static SendArgs sd;
     auto* s = add_command(*group, ctx, "send", "write a snapshot as a stream to stdout",
                           [] { return send(sd); });
-    repo_option(s, sd.repo);
-    limit_options(s);
+    add_repo_options(s, sd.repo);
     s->add_option("ID", sd.id, "snapshot id or prefix")->required();
     s->add_option("--since", sd.since,
                   "base snapshot the receiver holds: only chunks it lacks are sent");
@@ -482,9 +487,8 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     static ReceiveArgs rc;
     auto* rv = add_command(*group, ctx, "receive", "store a snapshot stream read from stdin",
                            [] { return receive(rc); });
-    repo_option(rv, rc.repo);
-    limit_options(rv);
-    size_option(rv, "--max-stream-record", limits.max_stream_record, 1 << 20,
+    add_repo_options(rv, rc.repo);
+    add_size_option(rv, "--max-stream-record", limits.max_stream_record, 1 << 20,
                 "largest stream record to accept (a chunk record is at most 64 MiB), 1MiB "
                 "to 1TiB");
     json_flag(rv, rc.json);

@@ -23,9 +23,15 @@ struct SnapshotReport {
     double pause_ms = 0;    // from the freeze call to the end of the thaw
 };
 
+// What a snapshot of `arg` records as its source: a container's volume layer directory, a
+// directory's absolute path with symlinks resolved; an argument that is neither (a source gone
+// since its snapshots were made) as given. `forget --source` matches snapshots by it.
+Result<std::string> recorded_source(const GlobalOptions& g, const std::string& arg);
+
 // Snapshots `source`, a container (its volume layer, frozen only while changed files are read
-// if it is running) or a directory. Without opt.parent, a container's snapshot is
-// incremental to the newest one of the same source.
+// if it is running) or a directory. Without opt.parent, the snapshot is incremental to the
+// newest one of the same source (recorded_source) made on the same host (opt.hostname, by
+// default this one): a second snapshot of an unchanged tree reads no file contents.
 Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Repository& repo,
                                        const std::string& source, snapshot::CreateOptions opt);
 
@@ -33,10 +39,12 @@ Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Reposit
 // was left in `store` by a delete without --volumes: its upper/ and volumes/ are replaced
 // whole, and a damaged file fails the restore before they are touched. Anything else is a
 // directory, into which everything restorable is restored and damaged files are listed.
+// `opt.include` restores part of the snapshot; into a container that is refused, since its
+// volume layer is replaced whole. opt.allow_damaged is set here, by the target's kind.
 Result<snapshot::RestoreResult> restore_snapshot(const GlobalOptions& g,
                                                  snapshot::Repository& repo, const std::string& id,
                                                  const std::string& target,
                                                  const std::string& store,
-                                                 const snapshot::ProgressFn& progress);
+                                                 snapshot::RestoreOptions opt);
 
 }  // namespace wmrun::runtime

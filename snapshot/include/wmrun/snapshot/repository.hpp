@@ -33,6 +33,9 @@ struct CreateOptions {
     // Top-level names under the source to take (a container's "upper" and "volumes"); empty:
     // everything.
     std::vector<std::string> include;
+    // Glob patterns of paths, relative to the source, to leave out with what is under them
+    // (restic's --exclude: "*.log", "/cache", "**/tmp"; docs/snapshot-format.md).
+    std::vector<std::string> exclude;
     // Create walks the tree first (metadata only), then reads the files that changed. These
     // run around that read phase, so a caller can freeze a running container only while its
     // changed files are read. With before_read set, every file the walk took as unchanged is
@@ -55,6 +58,10 @@ struct RestoreOptions {
     // false: a damaged chunk makes restore fail (after restoring everything else);
     // true: restore succeeds and lists the damaged files in RestoreResult.
     bool allow_damaged = false;
+    // Paths in the snapshot ("a/b", a leading "/" is ignored) to restore with what is under
+    // them, and the directories above them; empty: everything. A path the snapshot lacks is
+    // an error.
+    std::vector<std::string> include;
     ProgressFn progress;  // items: files
 };
 
@@ -74,6 +81,17 @@ struct SnapshotInfo {
     std::vector<std::string> tags;
     // Set on a received snapshot: the host that sent it, and the repository it came from.
     std::string origin_host, origin_repo;
+};
+
+// One entry of a snapshot's tree, as `ls` shows it. A second name of a hardlinked inode has
+// the metadata of the first, named in `link`.
+struct NodeInfo {
+    std::string path;  // relative, "/"-separated; "." for the root
+    std::string type;  // file, dir, symlink, fifo, chr, blk, hardlink
+    uint32_t mode = 0, uid = 0, gid = 0;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    std::string target, link;  // symlink target; hardlink: the first name
 };
 
 struct DiffResult {
@@ -116,6 +134,9 @@ class Repository {
                                   const RestoreOptions& options = {});
     Result<VerifyResult> verify(const ProgressFn& progress = {});  // items: chunks
     Result<std::vector<SnapshotInfo>> list();                      // oldest first
+    // The entries of a snapshot at `path` and under it, in tree order (a directory before
+    // what it holds); "" or "/": all. A path the snapshot lacks is an error (ENOENT).
+    Result<std::vector<NodeInfo>> ls(const std::string& snapshot, const std::string& path = "");
     Result<DiffResult> diff(const std::string& a, const std::string& b);
     // Deletes the snapshots `ids` (full ids, as list() gives them; which ones is the caller's
     // choice, retention.hpp). prune frees their data.
