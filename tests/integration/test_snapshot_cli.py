@@ -341,7 +341,7 @@ def test_json_summaries(repo, tree, tmp_path):
     r = json.loads(wmrun("snapshot", "restore", "--repo", repo, snap["id"], tmp_path / "o",
                          "--json").stdout)
     assert r["id"] == snap["id"] and r["files"] == 4 and r["bytes_written"] > 300_000
-    wmrun("snapshot", "forget", "--repo", repo, "--keep-last", "0")
+    wmrun("snapshot", "forget", "--repo", repo, "--unsafe-allow-remove-all", "--source", tree)
     p = json.loads(wmrun("snapshot", "prune", "--repo", repo, "--json").stdout)
     assert p["packs_deleted"] == 1 and p["chunks_removed"] == v["chunks"]
     # Not a terminal: no progress lines, nothing at all on stderr.

@@ -195,8 +195,9 @@ def crash_prune(lab, trials):
     for t in range(trials):
         lab.change()
         lab.snapshot()
-        forgot = wm("snapshot", "forget", "--repo", lab.repo, "--keep-last", 2).stdout.split()
-        for snap in forgot[1::2]:
+        groups = json.loads(wm("snapshot", "forget", "--repo", lab.repo, "--keep-last", 2,
+                               "--json").stdout)
+        for snap in (s["id"] for g in groups for s in g["remove"]):
             lab.expected.pop(snap, None)
         step = None if t % 5 == 4 else 1 + t % MAX_STEP
         if killed_run(lab.rng, step, ["snapshot", "prune", "--repo", lab.repo]):
