@@ -13,6 +13,7 @@
 
 #include "lifecycle/status_probe.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/json_fields.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/base/process.hpp"
 
@@ -99,14 +100,51 @@ Error no_such_container(const std::string& id) {
 }
 
 // Throws Json::exception on a malformed record, as the other fields of load() do.
-WakeRecord wake_record(const Json& j) {
+Result<WakeRecord> wake_record(const Json& j, const std::string& path) {
+    using namespace json_fields;
+    auto f = WM_TRY(Fields::of(j, path));
     WakeRecord w;
-    w.count = j.at("count").get<std::uint64_t>();
-    w.sum_seconds = j.at("sumSeconds").get<double>();
-    const auto& buckets = j.at("buckets");
-    for (std::size_t i = 0; i < w.buckets.size() && i < buckets.size(); ++i)
-        w.buckets[i] = buckets.at(i).get<std::uint64_t>();
+    w.count = WM_TRY(f.req_int<std::uint64_t>("count"));
+    const Json* sum = WM_TRY(f.required("sumSeconds"));
+    if (!sum->is_number() || !(sum->get<double>() >= 0))
+        return field_error(f.at("sumSeconds"), "must be a number of seconds");
+    w.sum_seconds = sum->get<double>();
+    std::size_t i = 0;
+    WM_CHECK(f.each("buckets", [&](const Json& b, const std::string& at) -> Result<> {
+        std::uint64_t n = WM_TRY(as_int<std::uint64_t>(b, at));
+        if (i < w.buckets.size()) w.buckets[i++] = n;
+        return {};
+    }));
     return w;
+}
+
+// Every member is type- and range-checked (a state.json is the runtime's own file, but one a
+// crash or a disk can damage): nlohmann's get<int>() of 4e90 is undefined behaviour.
+Result<ContainerState> parse_state(const Json& doc, const std::string& id) {
+    using namespace json_fields;
+    auto top = WM_TRY(Fields::of(doc, ""));
+    ContainerState s;
+    s.id = WM_TRY(top.req_string("id"));
+    if (s.id != id) return field_error("id", "names another container: " + s.id);
+    s.oci_version = WM_TRY(top.string_or("ociVersion"));
+    s.pid = WM_TRY(top.req_int<pid_t>("pid"));
+    s.bundle = WM_TRY(top.req_string("bundle"));
+    s.rootfs = WM_TRY(top.string_or("rootfs"));
+    s.created = WM_TRY(top.string_or("created"));
+    s.owner = WM_TRY(top.string_or("owner"));
+    s.annotations = WM_TRY(top.string_map("annotations"));
+    auto own = WM_TRY(Fields::of(*WM_TRY(top.required("wmrun")), "wmrun"));
+    s.start_time = WM_TRY(own.req_int<std::uint64_t>("startTime"));
+    if (const Json* cg = own.get("cgroup")) s.cgroup = *cg;
+    s.systemd_cgroup = WM_TRY(own.bool_or("systemdCgroup", false));
+    s.rootless = WM_TRY(own.bool_or("rootless", false));
+    s.started = WM_TRY(own.bool_or("started", false));
+    s.image_store = WM_TRY(own.string_or("imageStore"));
+    s.image = WM_TRY(own.string_or("image"));
+    s.hibernated = WM_TRY(own.bool_or("hibernated", false));
+    s.hibernated_at_ms = WM_TRY(own.int_or<std::int64_t>("hibernatedAt", 0));
+    if (const Json* w = own.get("wakes")) s.wakes = WM_TRY(wake_record(*w, own.at("wakes")));
+    return s;
 }
 
 }  // namespace
@@ -188,32 +226,8 @@ Result<ContainerState> StateStore::load(const std::string& id) const {
     if (!text && text.error().err == ENOENT) return std::unexpected(no_such_container(id));
     if (!text) return std::unexpected(text.error());
     auto doc = WM_TRY(parse_json(*text, path));
-    ContainerState s;
-    try {
-        s.id = doc.at("id").get<std::string>();
-        if (s.id != id) return fail("read state", path, "names another container: " + s.id);
-        s.oci_version = doc.value("ociVersion", "");
-        s.pid = doc.at("pid").get<pid_t>();
-        s.start_time = doc.at("wmrun").at("startTime").get<std::uint64_t>();
-        s.bundle = doc.at("bundle").get<std::string>();
-        s.rootfs = doc.value("rootfs", "");
-        s.created = doc.value("created", "");
-        s.owner = doc.value("owner", "");
-        if (doc.contains("annotations"))
-            s.annotations = doc.at("annotations").get<std::map<std::string, std::string>>();
-        const auto& own = doc.at("wmrun");
-        s.cgroup = own.value("cgroup", Json());
-        s.systemd_cgroup = own.value("systemdCgroup", false);
-        s.rootless = own.value("rootless", false);
-        s.started = own.value("started", false);
-        s.image_store = own.value("imageStore", "");
-        s.image = own.value("image", "");
-        s.hibernated = own.value("hibernated", false);
-        s.hibernated_at_ms = own.value("hibernatedAt", std::int64_t{0});
-        if (own.contains("wakes")) s.wakes = wake_record(own.at("wakes"));
-    } catch (const Json::exception& e) {
-        return fail("read state", path, e.what());
-    }
+    auto s = parse_state(doc, id);
+    if (!s) return fail("read state", path, s.error().message());
     return s;
 }
 

@@ -150,7 +150,13 @@ void runtime_seeds(const Out& out) {
                     {"unified_root", "/sys/fs/cgroup/unified"}};
     s.annotations.clear();
     must(store.save(s), "save state");
-    out.seed("state-json", "hibernated", must(read_file(store.dir(s.id) + "/state.json"), "read"));
+    std::string hibernated = must(read_file(store.dir(s.id) + "/state.json"), "read");
+    out.seed("state-json", "hibernated", hibernated);
+    // Found by this target: a pid that is a float too big for any integer (get<int> of it was
+    // undefined behaviour).
+    Json huge_pid = must(parse_json(hibernated, "state"), "parse state");
+    huge_pid["pid"] = 4.243e90;
+    out.regression("state-json", "pid-float-4e90", huge_pid.dump());
 }
 
 }  // namespace wmrun::fuzz::seeds
