@@ -197,6 +197,21 @@ Result<PackContents> read_pack(const PackFile& pack, bool check_checksum) {
     return out;
 }
 
+namespace {
+
+// One zstd context per thread: ZSTD_decompress would make and free one (over 100 KiB) for
+// every chunk.
+ZSTD_DCtx* thread_dctx() {
+    struct Ctx {
+        ZSTD_DCtx* d = ZSTD_createDCtx();
+        ~Ctx() { ZSTD_freeDCtx(d); }
+    };
+    thread_local Ctx ctx;
+    return ctx.d;
+}
+
+}  // namespace
+
 Result<> decode_into(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t flags,
                      const std::string& name, uint8_t* out) {
     if (!(flags & kFlagZstd)) {
@@ -204,24 +219,54 @@ Result<> decode_into(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t
         std::memcpy(out, stored.data(), raw_len);
         return {};
     }
-    // One zstd context per thread: ZSTD_decompress would make and free one (over 100 KiB)
-    // for every chunk. Decompressing into `out` needs no window of its own.
-    struct Ctx {
-        ZSTD_DCtx* d = ZSTD_createDCtx();
-        ~Ctx() { ZSTD_freeDCtx(d); }
-    };
-    thread_local Ctx ctx;
-    size_t n = ZSTD_decompressDCtx(ctx.d, out, raw_len, stored.data(), stored.size());
+    // Decompressing into `out` needs no window of its own.
+    size_t n = ZSTD_decompressDCtx(thread_dctx(), out, raw_len, stored.data(), stored.size());
     if (ZSTD_isError(n)) return fail("decompress chunk", name, ZSTD_getErrorName(n));
     if (n != raw_len) return fail("decompress chunk", name, "length mismatch");
     return {};
 }
 
+Result<> decode_growing(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t flags,
+                        const std::string& name, std::vector<uint8_t>& out) {
+    if (raw_len > kMaxChunkSize) return fail("read chunk", name, "longer than the largest chunk");
+    if (!(flags & kFlagZstd) || out.size() >= raw_len) {
+        // Raw: raw_len is the stored length, which is there. Or the buffer holds it already.
+        if (!(flags & kFlagZstd) && stored.size() != raw_len)
+            return fail("read chunk", name, "length mismatch");
+        if (out.size() < raw_len) out.resize(raw_len);
+        return decode_into(stored, raw_len, flags, name, out.data());
+    }
+    // The claimed length is only a ceiling: the buffer doubles as real output fills it, from
+    // about what 4:1 compression of the stored bytes gives.
+    ZSTD_DCtx* d = thread_dctx();
+    ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
+    size_t cap = std::max(out.size(), std::min<size_t>(raw_len, stored.size() * 4 + (64 << 10)));
+    out.resize(cap);
+    ZSTD_inBuffer in{stored.data(), stored.size(), 0};
+    ZSTD_outBuffer ob{out.data(), cap, 0};
+    for (;;) {
+        size_t left = ZSTD_decompressStream(d, &ob, &in);
+        if (ZSTD_isError(left)) return fail("decompress chunk", name, ZSTD_getErrorName(left));
+        if (left == 0) break;  // the frame is complete
+        if (ob.pos < ob.size) {
+            if (in.pos == in.size) return fail("decompress chunk", name, "truncated frame");
+            continue;
+        }
+        if (ob.size >= raw_len) return fail("decompress chunk", name, "length mismatch");
+        out.resize(std::min<size_t>(raw_len, ob.size * 2));
+        ob.dst = out.data();
+        ob.size = out.size();
+    }
+    if (ob.pos != raw_len || in.pos != in.size)
+        return fail("decompress chunk", name, "length mismatch");
+    return {};
+}
+
 Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
                                          uint32_t flags, const std::string& name) {
-    if (raw_len > kMaxChunkSize) return fail("read chunk", name, "longer than the largest chunk");
-    std::vector<uint8_t> raw(raw_len);
-    WM_CHECK(decode_into(stored, raw_len, flags, name, raw.data()));
+    std::vector<uint8_t> raw;
+    WM_CHECK(decode_growing(stored, raw_len, flags, name, raw));
+    raw.resize(raw_len);
     return raw;
 }
 

@@ -81,6 +81,10 @@ Result<> read_blob_into(const PackFile& pack, const Location& loc, std::vector<u
 // most kMaxChunkSize.
 Result<std::vector<uint8_t>> decode_blob(std::span<const uint8_t> stored, uint32_t raw_len,
                                          uint32_t flags, const std::string& name);
+// decode_blob into `out`, which is grown as output is produced, never to the claimed raw_len
+// up front, and never shrunk: after it, out's first raw_len bytes are the blob.
+Result<> decode_growing(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t flags,
+                        const std::string& name, std::vector<uint8_t>& out);
 // decode_blob into `out`, which holds at least raw_len bytes.
 Result<> decode_into(std::span<const uint8_t> stored, uint32_t raw_len, uint32_t flags,
                      const std::string& name, uint8_t* out);

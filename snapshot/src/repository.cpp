@@ -10,6 +10,7 @@
 #include "repo_internal.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json.hpp"
+#include "wmrun/base/json_fields.hpp"
 
 namespace wmrun::snapshot {
 namespace {
@@ -31,30 +32,33 @@ Result<Config> read_config(const std::string& dir, const Limits& limits) {
     JsonLimits json_limits;
     json_limits.max_depth = limits.max_json_depth;
     Json j = WM_TRY(read_json_file(path, json_limits));
-    try {
-        if (j.at("version").get<int>() != kFormatVersion)
-            return fail("open repository", path, "unsupported format version");
+    // Typed and range-checked readers: get<int>() of a float too big for it is undefined.
+    auto parsed = [&]() -> Result<Config> {
+        using namespace json_fields;
+        auto f = WM_TRY(Fields::of(j, ""));
+        if (WM_TRY(f.req_int<int>("version")) != kFormatVersion)
+            return field_error("version", "unsupported format version");
         Config c;
-        c.id = j.at("id").get<std::string>();
-        std::string key = j.at("key").get<std::string>();
-        auto raw = hex_decode(key);
-        if (!raw || raw->size() != c.key.size()) return fail("open repository", path, "bad key");
+        c.id = WM_TRY(f.req_string("id"));
+        auto raw = hex_decode(WM_TRY(f.req_string("key")));
+        if (!raw || raw->size() != c.key.size()) return field_error("key", "bad key");
         std::copy(raw->begin(), raw->end(), c.key.begin());
-        const Json& ch = j.at("chunker");
-        if (ch.at("algorithm").get<std::string>() != "fastcdc")
-            return fail("open repository", path, "unknown chunker");
-        c.chunker = {ch.at("min").get<uint32_t>(), ch.at("avg").get<uint32_t>(),
-                     ch.at("max").get<uint32_t>()};
-        if (j.at("compression").at("algorithm").get<std::string>() != "zstd")
-            return fail("open repository", path, "unknown compression");
-        c.compression_level = j.at("compression").at("level").get<int>();
-        c.pack_size = j.at("pack_size").get<uint64_t>();
-        if (const char* bad = bad_parameters(c.chunker, c.compression_level, c.pack_size))
-            return fail("open repository", path, bad);
+        auto ch = WM_TRY(Fields::of(*WM_TRY(f.required("chunker")), "chunker"));
+        if (WM_TRY(ch.req_string("algorithm")) != "fastcdc")
+            return field_error("chunker.algorithm", "unknown chunker");
+        c.chunker = {WM_TRY(ch.req_int<uint32_t>("min")), WM_TRY(ch.req_int<uint32_t>("avg")),
+                     WM_TRY(ch.req_int<uint32_t>("max"))};
+        auto comp = WM_TRY(Fields::of(*WM_TRY(f.required("compression")), "compression"));
+        if (WM_TRY(comp.req_string("algorithm")) != "zstd")
+            return field_error("compression.algorithm", "unknown compression");
+        c.compression_level = WM_TRY(comp.req_int<int>("level"));
+        c.pack_size = WM_TRY(f.req_int<uint64_t>("pack_size"));
+        if (const char* why = bad_parameters(c.chunker, c.compression_level, c.pack_size))
+            return field_error("config", why);
         return c;
-    } catch (const Json::exception& e) {
-        return fail("open repository", path, e.what());
-    }
+    }();
+    if (!parsed) return fail("open repository", path, parsed.error().message());
+    return parsed;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "stream_format.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json.hpp"
+#include "wmrun/base/json_fields.hpp"
 #include "wmrun/snapshot/stream.hpp"
 
 namespace wmrun::snapshot {
@@ -38,21 +39,27 @@ Result<Header> parse_header(const Record& r, const Limits& limits) {
     JsonLimits json_limits;
     json_limits.max_depth = limits.max_json_depth;
     Json j = WM_TRY(parse_json(r.payload, record_name(r), json_limits));
-    try {
-        if (j.at("version").get<uint32_t>() != kStreamVersion)
+    // Typed and range-checked readers: get<uint32_t>() of a float too big for it is undefined.
+    auto parsed = [&]() -> Result<Header> {
+        using namespace json_fields;
+        auto f = WM_TRY(Fields::of(j, "header"));
+        if (WM_TRY(f.req_int<uint32_t>("version")) != kStreamVersion)
             return bad(r, "unsupported stream version");
-        if (j.at("chunk_checksum").get<std::string>() != "xxh3-128")
+        if (WM_TRY(f.req_string("chunk_checksum")) != "xxh3-128")
             return bad(r, "unknown chunk checksum");
-        Header h{j.at("repository").get<std::string>(), j.at("snapshot").get<std::string>(),
-                 j.at("base").get<std::string>(),       j.at("chunks").get<uint64_t>(),
-                 j.at("stored_bytes").get<uint64_t>(),  j.at("chunker").at("max").get<uint32_t>()};
-        if (auto host = j.find("hostname"); host != j.end()) h.hostname = host->get<std::string>();
-        if (!ChunkId::from_hex(h.snapshot) || (!h.base.empty() && !ChunkId::from_hex(h.base)))
-            return bad(r, "bad snapshot id in the header");
+        auto chunker = WM_TRY(Fields::of(*WM_TRY(f.required("chunker")), f.at("chunker")));
+        Header h{WM_TRY(f.req_string("repository")),      WM_TRY(f.req_string("snapshot")),
+                 WM_TRY(f.req_string("base")),            WM_TRY(f.req_int<uint64_t>("chunks")),
+                 WM_TRY(f.req_int<uint64_t>("stored_bytes")),
+                 WM_TRY(chunker.req_int<uint32_t>("max"))};
+        h.hostname = WM_TRY(f.string_or("hostname"));
         return h;
-    } catch (const Json::exception& e) {
-        return bad(r, std::string("bad header: ") + e.what());
-    }
+    }();
+    if (!parsed) return bad(r, "bad header: " + parsed.error().message());
+    if (!ChunkId::from_hex(parsed->snapshot) ||
+        (!parsed->base.empty() && !ChunkId::from_hex(parsed->base)))
+        return bad(r, "bad snapshot id in the header");
+    return parsed;
 }
 
 Result<Manifest> parse_manifest_record(const Record& r, const Limits& limits) {
@@ -106,10 +113,9 @@ struct Receiver {
     PackSink& sink;
     IdMap map;
     std::unordered_set<ChunkId, ChunkIdHash> queued;
-    // Raw bytes of the chunk being checked: grown to the largest raw_len seen (at most
-    // kMaxChunkSize) and never zero-filled, so pages are touched only by real output.
-    std::unique_ptr<uint8_t[]> raw;
-    size_t raw_size = 0;
+    // Raw bytes of the chunk being checked: grown with real output up to the largest chunk
+    // seen (at most kMaxChunkSize), never to a record's claimed length.
+    std::vector<uint8_t> raw;
 
     // Verifies one chunk record and queues it unless we hold the chunk already.
     Result<> chunk(const Record& r, const Header& h) {
@@ -121,15 +127,11 @@ struct Receiver {
             return bad(r, "bad chunk record");
         std::span<const uint8_t> stored(p + kChunkHead, r.payload.size() - kChunkHead);
         std::string what = "chunk " + sender_id.hex();
-        if (raw_size < raw_len) {
-            raw = std::make_unique_for_overwrite<uint8_t[]>(raw_len);
-            raw_size = raw_len;
-        }
-        if (auto decoded = decode_into(stored, raw_len, flags, what, raw.get()); !decoded)
+        if (auto decoded = decode_growing(stored, raw_len, flags, what, raw); !decoded)
             return bad(r, decoded.error().message());
-        if (checksum128(raw.get(), raw_len) != sum)
+        if (checksum128(raw.data(), raw_len) != sum)
             return bad(r, what + " does not match its checksum");
-        ChunkId ours = s.hasher(raw.get(), raw_len);
+        ChunkId ours = s.hasher(raw.data(), raw_len);
         auto [it, fresh] = map.try_emplace(sender_id, ours);
         if (!fresh && it->second != ours) return bad(r, what + " sent twice with different data");
         ++result.chunks_received;

@@ -255,3 +255,36 @@ TEST_CASE("item 5: a pack index entry whose offset + stored_len wraps is refused
     CHECK(message_of(rebuilt.error()).find("index entry 0 out of bounds") != std::string::npos);
     CHECK(count_files(t / "repo/index") == 0);
 }
+
+TEST_CASE("a chunk is decoded into a buffer that grows with its output, not its claim") {
+    // 8 MiB of zeros compress to a few hundred bytes: the buffer has to double many times.
+    std::vector<uint8_t> zeros(8 << 20, 0);
+    std::vector<uint8_t> stored = compress_chunk(zeros, 3);
+    REQUIRE(!stored.empty());
+    std::vector<uint8_t> out;
+    REQUIRE(decode_growing(stored, uint32_t(zeros.size()), kFlagZstd, "zeros", out));
+    REQUIRE(out.size() >= zeros.size());
+    CHECK(std::equal(zeros.begin(), zeros.end(), out.begin()));
+    // The same buffer, now large enough, takes a smaller chunk; `out` is never shrunk.
+    std::vector<uint8_t> text(100000);
+    for (size_t i = 0; i < text.size(); ++i)
+        text[i] = uint8_t('a' + i % 7);
+    auto small = compress_chunk(text, 3);
+    REQUIRE(decode_growing(small, uint32_t(text.size()), kFlagZstd, "text", out));
+    CHECK(std::equal(text.begin(), text.end(), out.begin()));
+
+    // A frame holding more than the claim, one holding less, and a truncated one.
+    std::vector<uint8_t> fresh;
+    auto more = decode_growing(stored, uint32_t(zeros.size() - 1), kFlagZstd, "more", fresh);
+    REQUIRE_FALSE(more);
+    CHECK(message_of(more.error()).find("length mismatch") != std::string::npos);
+    fresh.clear();
+    auto less = decode_growing(stored, uint32_t(zeros.size() + 1), kFlagZstd, "less", fresh);
+    REQUIRE_FALSE(less);
+    CHECK(message_of(less.error()).find("length mismatch") != std::string::npos);
+    fresh.clear();
+    std::span<const uint8_t> cut(stored.data(), stored.size() - 3);
+    auto truncated = decode_growing(cut, uint32_t(zeros.size()), kFlagZstd, "cut", fresh);
+    REQUIRE_FALSE(truncated);
+    CHECK(message_of(truncated.error()).find("decompress chunk") != std::string::npos);
+}
