@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cli_describe.hpp"
 #include "commands.hpp"
 #include "sealed_exe.hpp"
 #include "wmrun/base/log.hpp"
+#include "wmrun_commit.h"
 #include "wmrun_version.h"
 
 namespace wmrun::cli {
@@ -67,10 +69,10 @@ constexpr const char* kSecurityNote =
     "  linux.sysctl may set only sysctls of the container's own namespaces.\n"
     "  See docs/security.md.";
 
+// runc's lines, which tools parse: version, commit, spec, then the libraries.
 std::string version_text() {
-    std::string commit = WMRUN_COMMIT;
-    return fmt::format("wmrun version {}\n{}spec: 1.3.0\n", WMRUN_VERSION,
-                       commit.empty() ? "" : "commit: " + commit + "\n");
+    return fmt::format("wmrun version {}\ncommit: {}\nspec: 1.3.0\nlibseccomp: {}\n", WMRUN_VERSION,
+                       WMRUN_COMMIT, runtime::libseccomp_version());
 }
 
 }  // namespace
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
     cli::add_snapshot_commands(app, ctx);
     cli::add_hibernate_commands(app, ctx);
     cli::add_stats_command(app, ctx);
+    cli::add_describe_command(app);
 
     try {
         app.parse(argc, argv);

@@ -13,6 +13,12 @@
 
 namespace wmrun::runtime {
 
+std::string libseccomp_version() {
+    const scmp_version* v = seccomp_version();
+    return std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+           std::to_string(v->micro);
+}
+
 OrderedJson features() {
     OrderedJson f;
     f["ociVersionMin"] = "1.0.0";
@@ -35,7 +41,6 @@ OrderedJson features() {
     // systemdUser: rootless --systemd-cgroup talks to the user's bus, but that is not tested.
     lnx["cgroup"] = {
         {"v1", true}, {"v2", true}, {"systemd", true}, {"systemdUser", false}, {"rdma", false}};
-    const scmp_version* v = seccomp_version();
     lnx["seccomp"] = {{"enabled", true},
                       {"actions",
                        {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
@@ -66,9 +71,7 @@ OrderedJson features() {
     f["linux"] = lnx;
     f["annotations"] = {{"org.opencontainers.runtime-spec.features.version", "1.3.0"},
                         {"io.github.wmrun.version", WMRUN_VERSION},
-                        {"io.github.wmrun.libseccomp.version", std::to_string(v->major) + "." +
-                                                                   std::to_string(v->minor) + "." +
-                                                                   std::to_string(v->micro)}};
+                        {"io.github.wmrun.libseccomp.version", libseccomp_version()}};
     return f;
 }
 

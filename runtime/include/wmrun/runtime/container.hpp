@@ -134,6 +134,9 @@ Result<int> exec_in_container(const GlobalOptions& g, const ExecOptions& o);
 // The runtime-spec "features" document for this build.
 OrderedJson features();
 
+// The version of the libseccomp wmrun was linked with ("2.5.4"), for --version and features.
+std::string libseccomp_version();
+
 // update: runc's `update`. `resources` is a linux.resources object; only the limits it sets are
 // written. Fails when the container is stopped.
 Result<> update_container(const GlobalOptions& g, const std::string& id, const Json& resources);
