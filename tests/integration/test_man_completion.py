@@ -51,8 +51,6 @@ def every_command(runtime, words=()):
         yield from every_command(runtime, (*words, sub))
 
 
-# About 40 runs of --help: a second each on a loaded machine.
-@pytest.mark.slow
 def test_every_command_has_a_page_with_every_option(runtime):
     man8 = generated_dir(runtime) / "man8"
     if not man8.is_dir():
