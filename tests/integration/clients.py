@@ -20,6 +20,7 @@ import signal
 import subprocess
 import tarfile
 import time
+import tomllib
 from pathlib import Path
 
 import harness
@@ -30,6 +31,11 @@ CTR = shutil.which("ctr")
 CONTAINERD_START_TIMEOUT = 30
 # Where the runtimes' state, the daemons' sockets and the clients' stores go by default.
 PRIVATE_DIRS = ("/run", "/var/lib", "/var/cache")
+# The client configurations users copy (docs/clients.md): the tests load these very files.
+CONTRIB = Path(__file__).resolve().parents[2] / "contrib"
+# Where they say wmrun is, as the Debian package installs it: the tests put the runtime under
+# test there.
+CONTRIB_WMRUN = "/usr/sbin/wmrun"
 
 
 class PrivateMounts:
@@ -138,6 +144,24 @@ class PrivateMounts:
         self.holder.kill()
         self.holder.communicate(timeout=10)
         return left
+
+
+def contrib_config(name, runtime):
+    """contrib/`name` as a client is to read it here: its text with the runtime under test in
+    place of /usr/sbin/wmrun."""
+    text = (CONTRIB / name).read_text()
+    if CONTRIB_WMRUN not in text:
+        raise AssertionError(f"contrib/{name} does not name {CONTRIB_WMRUN}")
+    return text.replace(CONTRIB_WMRUN, str(runtime))
+
+
+def contrib_runtime_names(name, runtimes):
+    """The names under which the TOML file contrib/`name` defines runtimes, `runtimes` being
+    the path of keys to the table of them."""
+    table = tomllib.loads((CONTRIB / name).read_text())
+    for key in runtimes:
+        table = table[key]
+    return list(table)
 
 
 def runtime_state(root):

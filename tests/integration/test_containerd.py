@@ -7,10 +7,17 @@ the tmpfs /run of a private mount namespace (clients.PrivateMounts). Containers 
 cgroup parent of the module's own (`--cgroup`). The image is the busybox rootfs, `ctr image
 import`ed from an archive made here. ctr has no `update` and no `stop`: a user stops a task
 with `ctr task kill` and escalates with `kill -s SIGKILL`, which is what is tested.
+
+ctr has no runtime handlers (those are the CRI plugin's, test_cri.py runs pods with
+contrib/containerd/wmrun.toml's): it names the runtime with --runc-binary. Here containerd
+reads the systemd variant of the handler, contrib/containerd/wmrun-systemd.toml, which no test
+runs pods with (the CRI test's hosts have no systemd as init).
 """
 
 import shutil
+import subprocess
 import time
+import tomllib
 
 import pytest
 
@@ -118,6 +125,28 @@ def remove_containers(containerd):
     """A failed test's tasks and containers go, so that the next test starts with none."""
     yield
     containerd.remove_everything()
+
+
+def cri_handler(contrib_file, tmp_path):
+    """The runtime handler table of containerd's CRI plugin as containerd reads it from its
+    config with the contrib file appended (`containerd config dump`)."""
+    config = tmp_path / "config.toml"
+    config.write_text("version = 2\n" + clients.contrib_config(contrib_file, "/usr/sbin/wmrun"))
+    res = subprocess.run([clients.CONTAINERD, "--config", config, "config", "dump"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    runtimes = tomllib.loads(res.stdout)["plugins"]["io.containerd.grpc.v1.cri"]["containerd"][
+        "runtimes"]
+    return runtimes["wmrun"]
+
+
+def test_the_systemd_handler_is_the_cgroupfs_one_with_systemd_cgroups(tmp_path):
+    systemd = cri_handler("containerd/wmrun-systemd.toml", tmp_path)
+    cgroupfs = cri_handler("containerd/wmrun.toml", tmp_path)
+    assert systemd["runtime_type"] == "io.containerd.runc.v2"
+    assert systemd["options"] == {**cgroupfs["options"], "SystemdCgroup": True}
+    assert systemd["options"]["BinaryName"] == "/usr/sbin/wmrun"
+    assert {k: v for k, v in systemd.items() if k != "options"} == \
+        {k: v for k, v in cgroupfs.items() if k != "options"}
 
 
 def test_run_prints_output_and_exit_status(containerd):

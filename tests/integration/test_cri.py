@@ -26,6 +26,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+import yaml
 
 import clients
 import harness
@@ -57,7 +58,14 @@ API_PROTO = Path(__file__).resolve().parent / "cri" / "api.proto"
 NAMESPACE = "k8s.io"  # the CRI plugin's containerd namespace
 STATE = "/run/wmt-cri-containerd"  # on the namespace's tmpfs
 IMAGE = "docker.io/library/wmt-cri-busybox:latest"
-HANDLERS = ("wmrun", "runc")
+# The runtime handler users add to containerd's config, and the RuntimeClass naming it.
+CONTRIB_HANDLER = "containerd/wmrun.toml"
+CONTRIB_RUNTIME_CLASS = "kubernetes/runtimeclass.yaml"
+WMRUN_HANDLER, = clients.contrib_runtime_names(
+    CONTRIB_HANDLER, ("plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes"))
+# The kubelet passes a RuntimeClass's handler as RunPodSandbox's runtime_handler.
+RUNTIME_CLASS = yaml.safe_load((clients.CONTRIB / CONTRIB_RUNTIME_CLASS).read_text())
+HANDLERS = (RUNTIME_CLASS["handler"], "runc")
 CALL_TIMEOUT = 60
 IGNORES_TERM = "trap '' TERM; echo ready; while :; do sleep 1; done"
 ENDS_ON_TERM = "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done"
@@ -97,19 +105,20 @@ def has_cap_sys_resource():
 
 
 def cri_config(work, runtime):
-    """The CRI plugin's section of containerd's config: the two runtime handlers, the sandbox
-    image, a CNI config dir of its own (empty: pods use the node's network). Where containerd
+    """The CRI plugin's section of containerd's config: the two runtime handlers (the
+    runtime's the contrib file, runc's the same as users have it), the sandbox image, a CNI
+    config dir of its own (empty: pods use the node's network). Where containerd
     lacks CAP_SYS_RESOURCE (a machine that is itself a container), no runtime can set the
     sandbox's oom_score_adj of -998 (runc fails RunPodSandbox as wmrun does):
     restrict_oom_score_adj, meant for a containerd without that privilege, keeps every score
     at containerd's own or above."""
     cri = 'plugins."io.containerd.grpc.v1.cri"'
-    handlers = "".join(f"""\
-[{cri}.containerd.runtimes.{name}]
+    handlers = clients.contrib_config(CONTRIB_HANDLER, runtime) + f"""\
+[{cri}.containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
-[{cri}.containerd.runtimes.{name}.options]
-  BinaryName = "{binary}"
-""" for name, binary in (("wmrun", runtime), ("runc", shutil.which("runc"))))
+[{cri}.containerd.runtimes.runc.options]
+  BinaryName = "{shutil.which("runc")}"
+"""
     return f"""\
 [{cri}]
   sandbox_image = "{IMAGE}"
@@ -267,6 +276,12 @@ class Cri(clients.ContainerdDaemon):
         return super().close()
 
 
+def test_the_runtime_class_names_the_contrib_handler():
+    assert (RUNTIME_CLASS["apiVersion"], RUNTIME_CLASS["kind"]) == \
+        ("node.k8s.io/v1", "RuntimeClass")
+    assert RUNTIME_CLASS["handler"] == WMRUN_HANDLER == RUNTIME_CLASS["metadata"]["name"]
+
+
 @pytest.fixture(scope="module")
 def cri(tmp_path_factory):
     yield from clients.module_client(tmp_path_factory, Cri, "cri")
@@ -319,10 +334,10 @@ def test_sandbox_runs_under_its_handler(cri, pod):
     assert (status.state, status.runtime_handler) == (cri.api.SANDBOX_READY, pod.handler)
     # The handler's binary made it: each runtime lists only the containers it keeps state
     # for in the shim's state root (the same root for both handlers).
-    binaries = {"wmrun": cri.runtime, "runc": shutil.which("runc")}
+    binaries = {WMRUN_HANDLER: cri.runtime, "runc": shutil.which("runc")}
     assert pod.id in cri.listed_by(binaries[pod.handler])
     if not harness.binary_is_runc(cri.runtime):
-        other = binaries["runc" if pod.handler == "wmrun" else "wmrun"]
+        other = binaries["runc" if pod.handler == WMRUN_HANDLER else WMRUN_HANDLER]
         assert pod.id not in cri.listed_by(other)
     remove(cri, pod)
 

@@ -1,4 +1,5 @@
-"""docker 20.10 driving the runtime in runc's place (`dockerd --add-runtime`), as a user runs it.
+"""docker 20.10 driving the runtime in runc's place, as a user runs it: the runtime is one of
+dockerd's `runtimes` by contrib/docker/daemon.json (its path the runtime under test's).
 
 One dockerd per module, with its data root in the module's temp dir and everything else it
 writes (its exec root, its containerd, the shims' sockets, the runtime's state) on the tmpfs
@@ -26,7 +27,9 @@ pytestmark = pytest.mark.skipif(
     reason="docker.io is not installed (needs /usr/bin/docker and dockerd)")
 
 IMAGE = "wmt-busybox:latest"
-RUNTIME_NAME = "wmt"
+# The daemon.json users merge into theirs; its runtime becomes dockerd's default here.
+CONTRIB_CONFIG = "docker/daemon.json"
+RUNTIME_NAME, = json.loads((clients.CONTRIB / CONTRIB_CONFIG).read_text())["runtimes"]
 EXEC_ROOT = "/run/wmt-docker"  # on the namespace's tmpfs; dockerd wants a short path there
 RUN_FLAGS = ("--network", "none")
 START_TIMEOUT = 40
@@ -45,9 +48,10 @@ class Docker:
         self.ns = clients.PrivateMounts(self.work)
         self.parent = clients.CgroupParent("docker")
         self.sock = self.work / "docker.sock"
-        (self.work / "daemon.json").write_text(json.dumps({
-            # Without it dockerd writes /etc/docker/key.json.
-            "deprecated-key-path": str(self.work / "key.json")}))
+        config = json.loads(clients.contrib_config(CONTRIB_CONFIG, runtime))
+        # Without it dockerd writes /etc/docker/key.json.
+        config["deprecated-key-path"] = str(self.work / "key.json")
+        (self.work / "daemon.json").write_text(json.dumps(config))
         self.daemon = self.ns.spawn([
             DOCKERD, "--config-file", self.work / "daemon.json",
             "--data-root", self.work / "data", "--exec-root", EXEC_ROOT,
@@ -55,7 +59,7 @@ class Docker:
             "--iptables=false", "--ip6tables=false", "--ip-forward=false",
             "--ip-masq=false", "--bridge=none", "--storage-driver", "overlay2",
             "--exec-opt", "native.cgroupdriver=cgroupfs", "--cgroup-parent", self.parent.path,
-            "--add-runtime", f"{RUNTIME_NAME}={runtime}", "--default-runtime", RUNTIME_NAME,
+            "--default-runtime", RUNTIME_NAME,
         ], self.work / "dockerd.log")
         self._wait_up()
         self(["load", "-i", clients.docker_archive(rootfs, self.work / "image.tar", IMAGE)])
@@ -136,6 +140,8 @@ def test_run_prints_output_and_exit_status(docker):
     assert (res.returncode, res.stdout) == (7, "hello\n"), res.stderr
     info = json.loads(docker(["info", "--format", "{{json .}}"]).stdout)
     assert info["DefaultRuntime"] == RUNTIME_NAME, info["DefaultRuntime"]
+    # The contrib file's runtime, its path the runtime under test's.
+    assert info["Runtimes"][RUNTIME_NAME]["path"] == str(docker.runtime), info["Runtimes"]
     docker.assert_nothing_left("")
 
 

@@ -1,4 +1,6 @@
-"""podman 4.3 driving the runtime in runc's place (`podman --runtime PATH`), as a user runs it.
+"""podman 4.3 driving the runtime in runc's place, as a user runs it: the runtime is named in
+podman's config by contrib/podman/wmrun.conf (its path the runtime under test's) and chosen
+with `podman --runtime wmrun`.
 
 podman writes /var/lib/containers, /var/cache/containers and /run/* whatever its config says,
 so every podman command runs inside one private mount namespace with tmpfs over those
@@ -30,10 +32,15 @@ IGNORES_TERM = "trap '' TERM; echo ready; while :; do sleep 1; done"
 ENDS_ON_TERM = "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done"
 
 
+# The runtime contrib/podman/wmrun.conf defines.
+CONTRIB_CONF = "podman/wmrun.conf"
+RUNTIME_NAME, = clients.contrib_runtime_names(CONTRIB_CONF, ("engine", "runtimes"))
+
+
 class Podman:
-    """podman with --runtime set to the runtime under test, run inside a private mount
-    namespace; its containers go under a cgroup parent of its own, so whatever is left there
-    afterwards is a leak."""
+    """podman with --runtime set to the runtime under test (by its name in the config, the
+    contrib file's), run inside a private mount namespace; its containers go under a cgroup
+    parent of its own, so whatever is left there afterwards is a leak."""
 
     def __init__(self, runtime, work):
         self.runtime = runtime
@@ -52,7 +59,8 @@ events_logger = "file"
 events_logfile_path = "{self.work}/events.log"
 lock_type = "file"
 tmp_dir = "{self.runroot}/libpod-tmp"
-""")
+
+{clients.contrib_config(CONTRIB_CONF, runtime)}""")
         (self.work / "storage.conf").write_text(f"""\
 [storage]
 driver = "overlay"
@@ -67,7 +75,7 @@ runroot = "{self.runroot}"
         self.run_flags = (*RUN_FLAGS, "--cgroup-parent", self.parent.path)
 
     def client(self, args):
-        return [PODMAN, "--runtime", self.runtime, "--root", self.root,
+        return [PODMAN, "--runtime", RUNTIME_NAME, "--root", self.root,
                 "--runroot", self.runroot, *args]
 
     def run(self, args, check=True, timeout=PODMAN_TIMEOUT):
@@ -171,7 +179,8 @@ def test_detached_exec_stop_rm(podman):
     assert len(cid) == 64, cid
     info = json.loads(podman.run(["inspect", cid]).stdout)[0]
     assert info["State"]["Status"] == "running", info["State"]
-    assert info["OCIRuntime"] == podman.runtime, info["OCIRuntime"]
+    assert info["OCIRuntime"] == RUNTIME_NAME, info["OCIRuntime"]
+    # The path the contrib file gives for that name ran it: the runtime keeps its state.
     assert cid in podman.runtime_ids()
     assert any(cid in d for d in podman.cgroups()), podman.cgroups()
 
