@@ -48,10 +48,15 @@ Result<Header> parse_header(const Record& r, const Limits& limits) {
         if (WM_TRY(f.req_string("chunk_checksum")) != "xxh3-128")
             return bad(r, "unknown chunk checksum");
         auto chunker = WM_TRY(Fields::of(*WM_TRY(f.required("chunker")), f.at("chunker")));
-        Header h{WM_TRY(f.req_string("repository")),      WM_TRY(f.req_string("snapshot")),
-                 WM_TRY(f.req_string("base")),            WM_TRY(f.req_int<uint64_t>("chunks")),
-                 WM_TRY(f.req_int<uint64_t>("stored_bytes")),
-                 WM_TRY(chunker.req_int<uint32_t>("max"))};
+        // One field per statement: leaving a braced initializer from inside WM_TRY's statement
+        // expression skips the destructors of the members already built (a leak under clang).
+        Header h;
+        h.repository = WM_TRY(f.req_string("repository"));
+        h.snapshot = WM_TRY(f.req_string("snapshot"));
+        h.base = WM_TRY(f.req_string("base"));
+        h.chunks = WM_TRY(f.req_int<uint64_t>("chunks"));
+        h.stored_bytes = WM_TRY(f.req_int<uint64_t>("stored_bytes"));
+        h.max_chunk = WM_TRY(chunker.req_int<uint32_t>("max"));
         h.hostname = WM_TRY(f.string_or("hostname"));
         return h;
     }();

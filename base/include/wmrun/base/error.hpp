@@ -46,6 +46,8 @@ Error with_context(Error e, const std::string& outer);
 
 // Propagates the error of a Result-returning expression; yields its value otherwise.
 // The temporary's name is unique per use so nested uses do not shadow each other.
+// Not inside a braced initializer after a member with a destructor: returning from the
+// statement expression there skips destroying the members already built (clang leaks them).
 #define WM_CONCAT_INNER_(a, b) a##b
 #define WM_CONCAT_(a, b) WM_CONCAT_INNER_(a, b)
 #define WM_TRY(expr) WM_TRY_IMPL_(expr, WM_CONCAT_(wm_try_result_, __COUNTER__))
