@@ -32,9 +32,35 @@ Result<std::string> read_fd(int fd, const std::string& name_for_errors, std::siz
     return out;
 }
 
+Result<std::string> read_file_fd(int fd, const std::string& name_for_errors,
+                                 std::size_t max_bytes) {
+    std::string out;
+    std::size_t chunk = 4096;
+    while (out.size() < max_bytes) {
+        std::size_t want = std::min(chunk, max_bytes - out.size());
+        std::size_t had = out.size();
+        out.resize(had + want);
+        ssize_t n = ::read(fd, out.data() + had, want);
+        if (n < 0) {
+            out.resize(had);
+            if (errno == EINTR) continue;
+            return sys_error("read", name_for_errors);
+        }
+        out.resize(had + static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < want) break;
+        chunk = std::min<std::size_t>(chunk * 2, std::size_t{1} << 20);
+    }
+    return out;
+}
+
 Result<std::string> read_file(const std::string& path) {
     auto fd = WM_TRY(open_file(path, O_RDONLY));
     return read_fd(fd.get(), path);
+}
+
+Result<std::string> read_one_record_file(const std::string& path) {
+    auto fd = WM_TRY(open_file(path, O_RDONLY));
+    return read_file_fd(fd.get(), path);
 }
 
 Result<> write_all(int fd, std::string_view data, const std::string& name_for_errors) {

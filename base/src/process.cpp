@@ -64,10 +64,13 @@ Result<UniqueFd> open_process(pid_t pid, std::uint64_t start_time) {
 }
 
 bool process_alive(pid_t pid, std::uint64_t start_time) {
-    auto st = process_start_time(pid);
+    // One read for both fields: stats asks this of every container.
+    auto stat = read_one_record_file("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return false;
+    auto st = parse_stat_start_time(*stat);
     if (!st || *st != start_time) return false;
-    auto state = process_state(pid);
-    return state && *state != 'Z' && *state != 'X';
+    auto tail = stat_tail(*stat, "stat");
+    return tail && !tail->empty() && (*tail)[0] != 'Z' && (*tail)[0] != 'X';
 }
 
 }  // namespace wmrun

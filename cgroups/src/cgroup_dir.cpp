@@ -52,7 +52,7 @@ bool has_file(const std::string& dir, const std::string& file) {
 }
 
 Result<std::string> read_value(const std::string& dir, const std::string& file) {
-    auto text = WM_TRY(read_file(join(dir, file)));
+    auto text = WM_TRY(read_one_record_file(join(dir, file)));
     while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
         text.pop_back();
     return text;

@@ -16,7 +16,8 @@
 namespace wmrun::cgroups::detail {
 
 bool has_file(const std::string& dir, const std::string& file);
-// The content without the trailing newline.
+// The content without the trailing newline, of a file the kernel prints as one record (every
+// interface file but cgroup.procs, cgroup.threads and tasks; see read_one_record_file).
 Result<std::string> read_value(const std::string& dir, const std::string& file);
 Result<> write_value(const std::string& dir, const std::string& file, std::string_view value);
 // A number, or 0 for "max" (unlimited).

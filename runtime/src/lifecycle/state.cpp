@@ -90,7 +90,7 @@ Result<UniqueFd> lock_dir(int dirfd, const std::string& dir) {
 Result<std::string> read_owned(int dirfd, const std::string& name, const std::string& shown) {
     auto fd = WM_TRY(open_owned(dirfd, name, shown, O_RDONLY, false));
     constexpr std::size_t kMaxStateFile = std::size_t{16} << 20;
-    auto text = WM_TRY(read_fd(fd.get(), shown, kMaxStateFile + 1));
+    auto text = WM_TRY(read_file_fd(fd.get(), shown, kMaxStateFile + 1));
     if (text.size() > kMaxStateFile) return fail("read", shown, "larger than 16 MiB", EFBIG);
     return text;
 }
@@ -190,7 +190,11 @@ Result<UniqueFd> StateStore::open_dir(const std::string& id) const {
             return std::unexpected(no_such_container(id));
         return std::unexpected(root.error());
     }
-    auto dirfd = open_owned(root->get(), id, dir(id), O_PATH | O_DIRECTORY, true);
+    return open_dir_in(root->get(), id);
+}
+
+Result<UniqueFd> StateStore::open_dir_in(int root_fd, const std::string& id) const {
+    auto dirfd = open_owned(root_fd, id, dir(id), O_PATH | O_DIRECTORY, true);
     if (!dirfd && dirfd.error().err == ENOENT) return std::unexpected(no_such_container(id));
     return dirfd;
 }
@@ -221,8 +225,22 @@ Result<ContainerLock> StateStore::lock(const std::string& id) const {
 
 Result<ContainerState> StateStore::load(const std::string& id) const {
     auto dirfd = WM_TRY(open_dir(id));
+    return load_from(dirfd.get(), id);
+}
+
+Result<StateStore::Reader> StateStore::reader() const {
+    return Reader(*this, WM_TRY(open_root(false)));
+}
+
+Result<ContainerState> StateStore::Reader::load(const std::string& id) const {
+    WM_CHECK(validate_id(id));
+    auto dirfd = WM_TRY(store_->open_dir_in(root_.get(), id));
+    return store_->load_from(dirfd.get(), id);
+}
+
+Result<ContainerState> StateStore::load_from(int dirfd, const std::string& id) const {
     std::string path = dir(id) + "/state.json";
-    auto text = read_owned(dirfd.get(), "state.json", path);
+    auto text = read_owned(dirfd, "state.json", path);
     if (!text && text.error().err == ENOENT) return std::unexpected(no_such_container(id));
     if (!text) return std::unexpected(text.error());
     auto doc = WM_TRY(parse_json(*text, path));

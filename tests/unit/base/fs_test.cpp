@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +30,32 @@ TEST_CASE("write_file_atomic replaces content and leaves no temp file") {
     CHECK_FALSE(path_exists(path + ".tmp-" + std::to_string(::getpid())));
     REQUIRE(remove_all(dir));
     CHECK_FALSE(path_exists(dir));
+}
+
+TEST_CASE("read_one_record_file reads files of every size whole, and stops at its limit") {
+    char tmpl[] = "/tmp/wmrun-fs-test-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    // Around the first read's 4 KiB and the doubling after it.
+    for (std::size_t size : {0, 1, 4095, 4096, 4097, 12288, 12289, 300000}) {
+        std::string data(size, '\0');
+        for (std::size_t i = 0; i < size; ++i)
+            data[i] = static_cast<char>('a' + i % 26);
+        REQUIRE(write_file_atomic(dir + "/f", data, 0600));
+        auto text = read_one_record_file(dir + "/f");
+        REQUIRE(text);
+        CHECK(*text == data);
+        auto fd = open_file(dir + "/f", O_RDONLY);
+        REQUIRE(fd);
+        auto head = read_file_fd(fd->get(), "f", 5000);
+        REQUIRE(head);
+        CHECK(*head == data.substr(0, 5000));
+    }
+    // A one-record pseudo-file: the same text as the read-to-EOF path gives.
+    auto stat = read_one_record_file("/proc/self/stat");
+    REQUIRE(stat);
+    CHECK(stat->starts_with(std::to_string(::getpid()) + " ("));
+    CHECK(stat->ends_with("\n"));
+    REQUIRE(remove_all(dir));
 }
 
 TEST_CASE("read errors carry the operation, the path and errno") {

@@ -16,6 +16,14 @@ Result<std::string> read_file(const std::string& path);
 // Reads to EOF, or stops after `max_bytes` (the caller decides whether that is an error).
 Result<std::string> read_fd(int fd, const std::string& name_for_errors,
                             std::size_t max_bytes = SIZE_MAX);
+// The same for a regular file or a pseudo-file that the kernel prints as one record
+// (/proc/PID/stat; a cgroup file without an iteration of its own, as memory.stat, cpu.stat or
+// pids.current): there a short read is the end, so a small file costs one read() instead of
+// two (stats reads thousands). Not for pipes and sockets, nor for files of many records
+// (cgroup.procs, mountinfo): the kernel ends their reads short at its buffer's size.
+Result<std::string> read_file_fd(int fd, const std::string& name_for_errors,
+                                 std::size_t max_bytes = SIZE_MAX);
+Result<std::string> read_one_record_file(const std::string& path);
 Result<> write_all(int fd, std::string_view data, const std::string& name_for_errors);
 
 // Writes to "<path>.tmp-<pid>", fsyncs, renames over path and fsyncs the directory, so a crash

@@ -96,11 +96,27 @@ class StateStore {
     Result<> remove(const std::string& id) const;
     Result<std::vector<std::string>> list() const;
 
+    // Loads many containers through one opened and checked root (stats reads every one);
+    // safe to share between threads.
+    class Reader {
+      public:
+        Result<ContainerState> load(const std::string& id) const;
+
+      private:
+        friend class StateStore;
+        Reader(const StateStore& store, UniqueFd root) : store_(&store), root_(std::move(root)) {}
+        const StateStore* store_;
+        UniqueFd root_;
+    };
+    Result<Reader> reader() const;
+
   private:
     // The root, and a container's directory in it, each checked to be the caller's own and
     // writable by no one else; an empty root (no default for this caller) is an error.
     Result<UniqueFd> open_root(bool create) const;
     Result<UniqueFd> open_dir(const std::string& id) const;
+    Result<UniqueFd> open_dir_in(int root_fd, const std::string& id) const;
+    Result<ContainerState> load_from(int dirfd, const std::string& id) const;
 
     std::string root_;
 };
