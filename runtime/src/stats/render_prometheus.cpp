@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <map>
+#include <unordered_map>
 
 #include "wmrun/runtime/stats_format.hpp"
 
@@ -28,23 +30,40 @@ std::string number(double v) {
     return fmt::format("{}", v);
 }
 
-std::string labels(const ContainerStats& c, const std::string& extra = {}) {
-    std::string l = fmt::format(R"(id="{}",image="{}",state="{}")", prometheus_label_value(c.id),
-                                prometheus_label_value(c.image), prometheus_label_value(c.state));
-    return extra.empty() ? l : l + "," + extra;
+std::string labels(const ContainerStats& c) {
+    return fmt::format(R"(id="{}",image="{}",state="{}")", prometheus_label_value(c.id),
+                       prometheus_label_value(c.image), prometheus_label_value(c.state));
 }
 
+// The text, written in place; each container's labels are escaped once, not once a sample
+// (a thousand containers have some fifty thousand samples).
 class Exposition {
   public:
-    void header(const char* name, const char* type, const char* help) {
-        out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    explicit Exposition(const std::vector<ContainerStats>& stats) {
+        labels_.reserve(stats.size());
+        for (const auto& c : stats)
+            labels_.emplace(&c, labels(c));
     }
-    void sample(std::string_view name, const std::string& label_text, double value) {
-        out_ += fmt::format("{}{{{}}} {}\n", name, label_text, number(value));
+    void header(std::string_view name, const char* type, const char* help) {
+        fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                       type);
+    }
+    void sample(std::string_view name, const ContainerStats& c, double value,
+                std::string_view extra = {}) {
+        const std::string& l = labels_.at(&c);
+        if (extra.empty())
+            fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, l, number(value));
+        else
+            fmt::format_to(std::back_inserter(out_), "{}{{{},{}}} {}\n", name, l, extra,
+                           number(value));
+    }
+    void sample(std::string_view name, std::string_view label_text, double value) {
+        fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, label_text, number(value));
     }
     std::string take() { return std::move(out_); }
 
   private:
+    std::unordered_map<const ContainerStats*, std::string> labels_;
     std::string out_;
 };
 
@@ -147,8 +166,8 @@ void io_families(Exposition& e, const std::vector<ContainerStats>& stats) {
         for (const auto& c : stats) {
             if (!c.cgroup) continue;
             for (const auto& d : c.cgroup->io)
-                e.sample(f.name, labels(c, fmt::format(R"(device="{}:{}")", d.major, d.minor)),
-                         double(d.*f.field));
+                e.sample(f.name, c, double(d.*f.field),
+                         fmt::format(R"(device="{}:{}")", d.major, d.minor));
         }
     }
 }
@@ -164,13 +183,13 @@ void pressure_families(Exposition& e, const std::vector<ContainerStats>& stats) 
         for (bool full : {false, true}) {
             std::string name = fmt::format("container_pressure_{}_{}_seconds_total", resource,
                                            full ? "stalled" : "waiting");
-            e.header(name.c_str(), "counter",
+            e.header(name, "counter",
                      full ? "Total time duration no tasks in the container could make progress."
                           : "Total time duration tasks in the container have waited.");
             for (const auto& c : stats)
                 if (c.cgroup && (*c.cgroup).*member) {
                     const auto& p = *((*c.cgroup).*member);
-                    e.sample(name, labels(c), double((full ? p.full : p.some).total_us) / 1e6);
+                    e.sample(name, c, double((full ? p.full : p.some).total_us) / 1e6);
                 }
         }
     }
@@ -179,8 +198,8 @@ void pressure_families(Exposition& e, const std::vector<ContainerStats>& stats) 
     for (const auto& c : stats)
         for (const auto& [resource, member] : resources)
             if (c.cgroup && (*c.cgroup).*member)
-                e.sample(avg, labels(c, fmt::format(R"(resource="{}")", resource)),
-                         ((*c.cgroup).*member)->some.avg10 / 100.0);
+                e.sample(avg, c, ((*c.cgroup).*member)->some.avg10 / 100.0,
+                         fmt::format(R"(resource="{}")", resource));
 }
 
 void wake_histogram(Exposition& e, const std::vector<ContainerStats>& stats) {
@@ -191,13 +210,12 @@ void wake_histogram(Exposition& e, const std::vector<ContainerStats>& stats) {
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < kWakeBucketBounds.size(); ++i) {
             cumulative += c.wakes.buckets[i];
-            e.sample("wmrun_wake_duration_seconds_bucket",
-                     labels(c, fmt::format(R"(le="{}")", kWakeBucketBounds[i])), double(cumulative));
+            e.sample("wmrun_wake_duration_seconds_bucket", c, double(cumulative),
+                     fmt::format(R"(le="{}")", kWakeBucketBounds[i]));
         }
-        e.sample("wmrun_wake_duration_seconds_bucket", labels(c, R"(le="+Inf")"),
-                 double(c.wakes.count));
-        e.sample("wmrun_wake_duration_seconds_sum", labels(c), c.wakes.sum_seconds);
-        e.sample("wmrun_wake_duration_seconds_count", labels(c), double(c.wakes.count));
+        e.sample("wmrun_wake_duration_seconds_bucket", c, double(c.wakes.count), R"(le="+Inf")");
+        e.sample("wmrun_wake_duration_seconds_sum", c, c.wakes.sum_seconds);
+        e.sample("wmrun_wake_duration_seconds_count", c, double(c.wakes.count));
     }
 }
 
@@ -227,11 +245,11 @@ std::string prometheus_label_value(std::string_view value) {
 }
 
 std::string stats_prometheus(const std::vector<ContainerStats>& stats) {
-    Exposition e;
+    Exposition e(stats);
     for (const auto& f : simple_families()) {
         e.header(f.name, f.type, f.help);
         for (const auto& c : stats)
-            if (auto v = f.value(c)) e.sample(f.name, labels(c), *v);
+            if (auto v = f.value(c)) e.sample(f.name, c, *v);
     }
     io_families(e, stats);
     pressure_families(e, stats);
