@@ -51,8 +51,9 @@ def test_the_package_tools_are_installed_by_install_deps():
 
 
 def test_every_contrib_file_is_installed_naming_the_installed_wmrun():
-    """`meson install` puts each file of contrib/ in share/doc/wmrun/examples/<client>/, with
-    the installation's own sbin/wmrun in place of /usr/sbin/wmrun."""
+    """`meson install` puts each file of contrib/ in share/doc/wmrun/examples/<client>/, and
+    the systemd units in the unit directory, with the installation's own sbin/wmrun in place of
+    /usr/sbin/wmrun."""
     info = harness.runtime_binary().resolve().parents[1] / "meson-info"
     if not (info / "intro-installed.json").is_file():
         pytest.skip(f"the runtime under test is not in a meson build directory ({info})")
@@ -64,9 +65,14 @@ def test_every_contrib_file_is_installed_naming_the_installed_wmrun():
     sources = sorted(p for p in clients.CONTRIB.rglob("*")
                      if p.is_file() and p.name != "meson.build")
     assert sources
+    units = Path(options["systemdunitdir"] or Path(options["prefix"]) / "lib/systemd/system")
     by_dest = {dest: Path(built) for built, dest in installed.items()}
     for source in sources:
-        dest = str(examples / source.relative_to(clients.CONTRIB))
+        relative = source.relative_to(clients.CONTRIB)
+        if relative.parts[0] == "systemd":
+            dest = str(units / source.name)
+        else:
+            dest = str(examples / relative)
         assert dest in by_dest, f"contrib/{source.relative_to(clients.CONTRIB)} is not installed"
         assert by_dest[dest].read_text() == \
             source.read_text().replace(clients.CONTRIB_WMRUN, str(wmrun))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import clients
 import harness
 from stats_fleet import MIB, FILL_MIB, fleet, wait_for  # noqa: F401
 
@@ -130,6 +131,25 @@ def prometheus_query(base, expr):
     return doc["data"]["result"]
 
 
+def check_grafana_dashboard(base, fleet):
+    """Every query of contrib/grafana/wmrun-dashboard.json is valid PromQL over the metrics
+    served, and each panel shows data for the fleet (rates need two scrapes, which the caller
+    waited for)."""
+    dashboard = json.loads((clients.CONTRIB / "grafana" / "wmrun-dashboard.json").read_text())
+    assert dashboard["panels"]
+    # Panels that stay empty for a fleet without these: no wake yet, no I/O, no throttling,
+    # no paused or stopped container.
+    may_be_empty = {"Wake p99 (1 h)", "Disk I/O", "CPU throttled", "Paused", "Stopped"}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$id", ".*")
+            result = prometheus_query(base, expr)  # asserts status "success"
+            if panel["title"] not in may_be_empty:
+                assert result, f"panel {panel['title']!r}: {expr} has no data"
+    ids = prometheus_query(base, "group by (id) (wmrun_container_uptime_seconds)")
+    assert {fleet["mem"], fleet["hib"]} <= {r["metric"]["id"] for r in ids}
+
+
 @pytest.mark.slow
 def test_prometheus_scrapes_the_endpoint(runtime, fleet, token_file, tmp_path):
     prometheus = shutil.which("prometheus")
@@ -175,6 +195,7 @@ scrape_configs:
         assert burn and float(burn[0]["value"][1]) > 0
         hib = prometheus_query(base, f'wmrun_container_hibernated{{id="{fleet["hib"]}"}}')
         assert hib and hib[0]["value"][1] == "1" and hib[0]["metric"]["state"] == "hibernated"
+        check_grafana_dashboard(base, fleet)
     finally:
         prom.terminate()
         prom.wait(timeout=30)
@@ -245,3 +266,36 @@ def test_dashboard_in_headless_chromium(runtime, fleet, token_file, tmp_path):
         assert '<tbody id="rows"></tbody>' in dom
     finally:
         assert server.stop() == 0
+
+
+def test_contrib_systemd_unit_serves_without_capabilities(runtime, fleet, tmp_path):
+    """contrib/systemd/wmrun-stats.service passes systemd-analyze verify, and its ExecStart
+    serves the fleet as root with the empty capability set that the unit grants."""
+    unit = tmp_path / "wmrun-stats.service"
+    unit.write_text(clients.contrib_config("systemd/wmrun-stats.service", runtime.binary))
+    verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stderr
+    text = unit.read_text()
+    assert re.search(r"^CapabilityBoundingSet=$", text, re.M)
+    exec_start = re.search(r"^ExecStart=(.*)$", text, re.M).group(1).split()
+    assert exec_start[0] == str(runtime.binary) and exec_start[1:3] == ["stats", "--serve"]
+    assert exec_start[3].startswith("127.0.0.1:")  # loopback by default
+    port = free_port()
+    cmd = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs",
+           exec_start[0], "--root", str(runtime.root), *exec_start[1:3], f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("listening on"), proc.stderr.read()
+        caps = Path(f"/proc/{proc.pid}/status").read_text()
+        assert re.search(r"^CapEff:\s+0+$", caps, re.M), caps
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                    timeout=10 * harness.TIME_SCALE) as r:
+            body = r.read().decode()
+        assert f'wmrun_container_hibernated{{id="{fleet["hib"]}",image="",state="hibernated"}} 1' \
+            in body
+        assert f'container_memory_usage_bytes{{id="{fleet["mem"]}"' in body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10 * harness.TIME_SCALE) == 0
