@@ -94,6 +94,28 @@ def test_pause_stops_a_counting_loop_and_resume_restarts_it(runtime, bundle):
     runtime.run(["delete", "--force", cid])
 
 
+def test_a_frozen_cgroup_of_the_same_path_is_refused_not_joined(runtime, bundle, tmp_path):
+    """Two state roots, one container id: both default to the cgroup wmrun/<id>. A create into
+    the other's paused cgroup used to hang for good (its init frozen where it stood); now it
+    fails at once, and the paused container keeps its cgroup and stays paused."""
+    cid = start_detached(runtime, bundle)
+    pid = runtime.state(cid)["pid"]
+    runtime.run(["pause", cid])
+    other = harness.Runtime(runtime.binary, tmp_path / "other-state", tmp_path / "other-io")
+    try:
+        r = other.run(["run", "--detach", "--bundle", bundle.path, cid], check=False, timeout=20)
+        assert r.returncode != 0
+        assert "container's cgroup unexpectedly frozen" in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
+        assert other.list_ids() == []
+        assert runtime.state(cid)["status"] == "paused" and cgroup_frozen(pid)
+        runtime.run(["resume", cid])
+        assert runtime.state(cid)["status"] == "running"
+    finally:
+        other.run(["delete", "--force", cid], check=False)
+        runtime.run(["delete", "--force", cid])
+
+
 def test_resume_of_running_container_fails(runtime, bundle):
     cid = start_detached(runtime, bundle)
     assert runtime.run(["resume", cid], check=False).returncode != 0

@@ -53,6 +53,12 @@ Result<CgroupHandle> CgroupHandle::create(const GlobalOptions& g, const Spec& sp
         }
         return std::unexpected(with_context(manager.error(), "create cgroup"));
     }
+    // A cgroup that exists already and is frozen (another container's: the default path is
+    // wmrun/<id> under every state root) would freeze our init where it stands, and create
+    // would hang for good. Refused as runc refuses it, and left as it is: it is not ours.
+    if (auto frozen = (*manager)->frozen(); frozen && *frozen)
+        return fail("create cgroup", (*manager)->path(), "container's cgroup unexpectedly frozen",
+                    EBUSY);
     h.manager_ = std::move(*manager);
     cgroups::Resources resources = spec.linux_->resources.value_or(cgroups::Resources{});
     resources.devices = device_rules(spec);
