@@ -1,7 +1,7 @@
 """Man pages and shell completions (generated at build time from the command line itself, by
 tools/man/generate.py): every command of `--help` has a page that lists every option its
-`--help` shows, and bash completion completes commands, options, option values and the
-container ids under --root."""
+`--help` shows, and bash, zsh and fish completion complete commands, options, option values
+and the container ids under --root."""
 
 import re
 import shlex
@@ -109,6 +109,69 @@ def test_bash_completes_the_container_ids_under_root(runtime, bundle):
         assert cid not in complete(runtime, ["wmrun", "--root", root, "kill", cid, ""])
         # Another root has other containers.
         assert cid not in complete(runtime, ["wmrun", "--root", root + "-other", "state", ""])
+    finally:
+        runtime.run(["delete", "--force", cid])
+
+
+def zsh_complete(runtime, words):
+    """What zsh offers for the last of `words`: the completion file run as zsh's completion
+    system runs it (bashcompinit's compgen calls the function; compadd then keeps the matches
+    of the word typed, which is done here), with the runtime first on PATH."""
+    if not shutil.which("zsh"):
+        pytest.skip("no zsh (tools/install-deps installs it)")
+    script = generated_dir(runtime) / "_wmrun"
+    program = f"""
+autoload -U +X compinit && compinit -u -D
+source {shlex.quote(str(script))}
+path=({shlex.quote(str(runtime.binary.parent))} $path)
+local -a words=({' '.join(shlex.quote(w) for w in words)})
+local CURRENT=$#words
+local -a COMP_WORDS=($words)
+local COMP_CWORD=$((CURRENT - 1))
+for m in ${{(f)"$(compgen -F _wmrun -- "${{words[-1]}}")"}}; do
+    if [[ $m == "${{words[-1]}}"* ]]; then print -r -- $m; fi
+done
+"""
+    res = subprocess.run(["zsh", "-f", "-c", program], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    return set(res.stdout.split())
+
+
+def fish_complete(runtime, line):
+    """What fish offers for the command line `line` (complete -C), names only."""
+    if not shutil.which("fish"):
+        pytest.skip("no fish (tools/install-deps installs it)")
+    script = generated_dir(runtime) / "wmrun.fish"
+    program = (f"set PATH {shlex.quote(str(runtime.binary.parent))} $PATH; "
+               f"source {shlex.quote(str(script))}; complete -C {shlex.quote(line)}")
+    res = subprocess.run(["fish", "-N", "-c", program], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    return {entry.split("\t")[0] for entry in res.stdout.splitlines() if entry}
+
+
+def test_zsh_and_fish_complete_commands_options_and_values(runtime):
+    assert zsh_complete(runtime, ["wmrun", "sta"]) == {"start", "state", "stats"}
+    assert zsh_complete(runtime, ["wmrun", "snapshot", "cr"]) == {"create"}
+    assert zsh_complete(runtime, ["wmrun", "--log-format", ""]) == {"text", "json"}
+    assert {"-q", "--quiet", "--format"} <= zsh_complete(runtime, ["wmrun", "list", "-"])
+    assert fish_complete(runtime, "wmrun sta") == {"start", "state", "stats"}
+    assert {"--bundle", "--detach"} <= fish_complete(runtime, "wmrun run --")
+
+
+def test_zsh_and_fish_complete_the_container_ids_under_root(runtime, bundle):
+    cid = runtime.new_id()
+    bundle.set(args=["sleep", "60"])
+    runtime.run(["create", "--bundle", bundle.path, cid])
+    try:
+        root = str(runtime.root)
+        # zsh ties `path` to PATH: the function once set it and found no wmrun to list ids.
+        assert cid in zsh_complete(runtime, ["wmrun", "--root", root, "state", ""])
+        assert cid not in zsh_complete(runtime, ["wmrun", "--root", root + "-other", "state", ""])
+        assert cid in fish_complete(runtime, f"wmrun --root {root} kill ")
+        assert cid in fish_complete(runtime, f"wmrun --root={root} state ")
+        assert cid not in fish_complete(runtime, f"wmrun --root {root}-other state ")
     finally:
         runtime.run(["delete", "--force", cid])
 

@@ -164,15 +164,20 @@ _wmrun_ids() {
 }
 
 _wmrun() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    # zsh runs this through bashcompinit: its arrays count from 1 unless KSH_ARRAYS is on.
+    local -a probe=(x)
+    local base=0
+    [ -z "${probe[1]:-}" ] || base=1
+    local cur=${COMP_WORDS[COMP_CWORD+base]} prev=${COMP_WORDS[COMP_CWORD-1+base]}
     local -A subs=(@SUBS@)
     local -A opts=(@OPTS@)
     local -A valued=(@VALUED@)
     local -A takes_id=(@IDS@)
     local -A choices=(@CHOICES@)
-    local path=wmrun root="" i word prev_opt="" n_args=0 skip=0
+    # Not "path": zsh ties that name to PATH.
+    local cmd=wmrun root="" i word prev_opt="" n_args=0 skip=0
     for ((i = 1; i < COMP_CWORD; i++)); do
-        word=${COMP_WORDS[i]}
+        word=${COMP_WORDS[i+base]}
         # bash splits "--root=DIR" into "--root" "=" "DIR".
         if [ "$word" = "=" ]; then skip=1; continue; fi
         if ((skip)); then
@@ -182,28 +187,28 @@ _wmrun() {
         fi
         if [[ $word == -* ]]; then
             prev_opt=$word
-            [[ " ${valued[$path]} " != *" $word "* ]] || skip=1
+            [[ " ${valued[$cmd]} " != *" $word "* ]] || skip=1
             continue
         fi
-        if [[ " ${subs[$path]} " == *" $word "* ]]; then
-            path="$path $word"
+        if [[ " ${subs[$cmd]} " == *" $word "* ]]; then
+            cmd="$cmd $word"
         else
             n_args=$((n_args + 1))
         fi
     done
-    if [[ " ${valued[$path]} " == *" $prev "* ]]; then
-        if [ -n "${choices[$path $prev]:-}" ]; then
-            COMPREPLY=($(compgen -W "${choices[$path $prev]}" -- "$cur"))
+    if [[ " ${valued[$cmd]} " == *" $prev "* ]]; then
+        if [ -n "${choices[$cmd $prev]:-}" ]; then
+            COMPREPLY=($(compgen -W "${choices[$cmd $prev]}" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -- "$cur"))
         fi
         return
     fi
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "${opts[$path]}" -- "$cur"))
-    elif [ -n "${subs[$path]}" ]; then
-        COMPREPLY=($(compgen -W "${subs[$path]}" -- "$cur"))
-    elif [ -n "${takes_id[$path]}" ] && [ "$n_args" = 0 ]; then
+        COMPREPLY=($(compgen -W "${opts[$cmd]}" -- "$cur"))
+    elif [ -n "${subs[$cmd]}" ]; then
+        COMPREPLY=($(compgen -W "${subs[$cmd]}" -- "$cur"))
+    elif [ -n "${takes_id[$cmd]}" ] && [ "$n_args" = 0 ]; then
         COMPREPLY=($(compgen -W "$(_wmrun_ids "$root")" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -- "$cur"))
@@ -241,9 +246,32 @@ def write_zsh(cli, out):
                 "bashcompinit.\nautoload -U +X bashcompinit && bashcompinit\n" + body)
 
 
+# The ids under the --root given on the line (as --root DIR or --root=DIR).
+FISH_IDS = '''function __wmrun_ids
+    set -l words (commandline -opc)
+    set -l root
+    for i in (seq (count $words))
+        switch $words[$i]
+            case --root
+                if test $i -lt (count $words)
+                    set root $words[(math $i + 1)]
+                end
+            case '--root=*'
+                set root (string replace -- --root= '' $words[$i])
+        end
+    end
+    if test -n "$root"
+        wmrun --root $root list -q 2>/dev/null
+    else
+        wmrun list -q 2>/dev/null
+    end
+end
+'''
+
+
 def write_fish(cli, out):
     lines = ["# fish completion for wmrun, generated from `wmrun __describe-cli`.",
-             "complete -c wmrun -f"]
+             FISH_IDS.rstrip("\n"), "complete -c wmrun -f"]
     for path, node in [((), cli)] + list(commands(cli)):
         if path:
             parent = " ".join(path[:-1])
@@ -259,7 +287,7 @@ def write_fish(cli, out):
             lines.append("complete -c wmrun %s %s%s -d %s" % (
                 cond, spec, " -r" if o["value"] else "", json.dumps(o["description"][:60])))
         if node["arguments"][:1] and node["arguments"][0]["name"] == "container-id":
-            lines.append("complete -c wmrun %s -a '(wmrun list -q 2>/dev/null)'" % cond)
+            lines.append("complete -c wmrun %s -a '(__wmrun_ids)'" % cond)
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
 
