@@ -40,6 +40,9 @@ std::string labels(const ContainerStats& c) {
 class Exposition {
   public:
     explicit Exposition(const std::vector<ContainerStats>& stats) {
+        // About 4.6 KiB a container: reserved, so that the text is not reallocated as it grows
+        // (each doubling holds the old and the new buffer at once, the server's peak).
+        out_.reserve(4096 + stats.size() * 5120);
         labels_.reserve(stats.size());
         for (const auto& c : stats)
             labels_.emplace(&c, labels(c));
