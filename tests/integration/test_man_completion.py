@@ -97,20 +97,24 @@ def test_bash_completes_commands_options_and_values(runtime):
     assert {"-q", "--quiet", "--format"} <= complete(runtime, ["wmrun", "list", "-"])
 
 
-def test_bash_completes_the_container_ids_under_root(runtime, bundle):
+@pytest.fixture
+def created(runtime, bundle):
+    """A created container's id, deleted afterwards."""
     cid = runtime.new_id()
     bundle.set(args=["sleep", "60"])
     runtime.run(["create", "--bundle", bundle.path, cid])
-    try:
-        root = str(runtime.root)
-        assert cid in complete(runtime, ["wmrun", "--root", root, "state", ""])
-        assert cid in complete(runtime, ["wmrun", "--root", root, "kill", cid[:3]])
-        # The id comes first; the signal after it is not an id.
-        assert cid not in complete(runtime, ["wmrun", "--root", root, "kill", cid, ""])
-        # Another root has other containers.
-        assert cid not in complete(runtime, ["wmrun", "--root", root + "-other", "state", ""])
-    finally:
-        runtime.run(["delete", "--force", cid])
+    yield cid
+    runtime.run(["delete", "--force", cid])
+
+
+def test_bash_completes_the_container_ids_under_root(runtime, created):
+    cid, root = created, str(runtime.root)
+    assert cid in complete(runtime, ["wmrun", "--root", root, "state", ""])
+    assert cid in complete(runtime, ["wmrun", "--root", root, "kill", cid[:3]])
+    # The id comes first; the signal after it is not an id.
+    assert cid not in complete(runtime, ["wmrun", "--root", root, "kill", cid, ""])
+    # Another root has other containers.
+    assert cid not in complete(runtime, ["wmrun", "--root", root + "-other", "state", ""])
 
 
 def zsh_complete(runtime, words):
@@ -160,20 +164,14 @@ def test_zsh_and_fish_complete_commands_options_and_values(runtime):
     assert {"--bundle", "--detach"} <= fish_complete(runtime, "wmrun run --")
 
 
-def test_zsh_and_fish_complete_the_container_ids_under_root(runtime, bundle):
-    cid = runtime.new_id()
-    bundle.set(args=["sleep", "60"])
-    runtime.run(["create", "--bundle", bundle.path, cid])
-    try:
-        root = str(runtime.root)
-        # zsh ties `path` to PATH: the function once set it and found no wmrun to list ids.
-        assert cid in zsh_complete(runtime, ["wmrun", "--root", root, "state", ""])
-        assert cid not in zsh_complete(runtime, ["wmrun", "--root", root + "-other", "state", ""])
-        assert cid in fish_complete(runtime, f"wmrun --root {root} kill ")
-        assert cid in fish_complete(runtime, f"wmrun --root={root} state ")
-        assert cid not in fish_complete(runtime, f"wmrun --root {root}-other state ")
-    finally:
-        runtime.run(["delete", "--force", cid])
+def test_zsh_and_fish_complete_the_container_ids_under_root(runtime, created):
+    cid, root = created, str(runtime.root)
+    # zsh ties `path` to PATH: the function once set it and found no wmrun to list ids.
+    assert cid in zsh_complete(runtime, ["wmrun", "--root", root, "state", ""])
+    assert cid not in zsh_complete(runtime, ["wmrun", "--root", root + "-other", "state", ""])
+    assert cid in fish_complete(runtime, f"wmrun --root {root} kill ")
+    assert cid in fish_complete(runtime, f"wmrun --root={root} state ")
+    assert cid not in fish_complete(runtime, f"wmrun --root {root}-other state ")
 
 
 def test_version_has_runcs_lines(runtime):
