@@ -1,4 +1,5 @@
 #include "exclude.hpp"
+#include "wmrun/snapshot/repository.hpp"
 
 #include <fnmatch.h>
 
@@ -63,6 +64,11 @@ bool ExcludeSet::matches(std::string_view path) const {
     for (const auto& p : patterns_)
         if (match_parts(p, 0, comp, 0)) return true;
     return false;
+}
+
+Result<> check_exclude_patterns(const std::vector<std::string>& patterns) {
+    WM_CHECK(ExcludeSet::compile(patterns));
+    return {};
 }
 
 }  // namespace wmrun::snapshot

@@ -21,5 +21,6 @@ void print_json(const Json& j);
 
 void add_snapshot_forget(CLI::App& group, Context& ctx);  // snapshot forget
 void add_snapshot_ls(CLI::App& group, Context& ctx);      // snapshot ls
+void add_snapshot_auto(CLI::App& group, Context& ctx);    // snapshot policy, snapshot auto
 
 }  // namespace wmrun::cli

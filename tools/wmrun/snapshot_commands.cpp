@@ -467,6 +467,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx) {
     json_flag(v, vf_json);
 
     add_snapshot_forget(*group, ctx);
+    add_snapshot_auto(*group, ctx);
 
     static std::string pr_repo;
     static bool pr_json = false;

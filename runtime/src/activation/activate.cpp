@@ -24,6 +24,7 @@
 #include "wmrun/base/syscall.hpp"
 #include "wmrun/cgroups/manager.hpp"
 #include "wmrun/runtime/container.hpp"
+#include "wmrun/runtime/snapshot_policy.hpp"
 
 namespace wmrun::runtime {
 
@@ -72,6 +73,9 @@ class Activator {
     std::string bundle_;
     Phase phase_ = Phase::prepared;
     bool watching_ = false;
+    // The container's snapshot policy, carried over each delete and create of ours, since it
+    // is kept in the container's state, which a delete removes.
+    std::optional<SnapshotPolicy> policy_;
     Clock::time_point idle_since_, started_at_;
     unsigned quick_exits_ = 0;
 
@@ -140,9 +144,11 @@ class Activator {
                 return fail("activate", o_.id,
                             "container is running; activate needs it created or stopped", EBUSY);
             if (bundle_.empty()) bundle_ = existing->bundle;
+            WM_CHECK(carry_policy());
             WM_CHECK(delete_container(g_, o_.id, true));
         }
         WM_CHECK(spawn_create());
+        if (policy_) WM_CHECK(save_snapshot_policy(g_, o_.id, *policy_));
         auto state = WM_TRY(store_.load(o_.id));
         pidfd_ = WM_TRY(open_process(state.pid, state.start_time));
         cgroup_ = CgroupHandle::load(state);
@@ -239,6 +245,7 @@ class Activator {
             ev["memoryAfter"] = h.memory_after;
         }
         emit(ev);
+        snapshot("hibernate");
         return {};
     }
 
@@ -266,7 +273,33 @@ class Activator {
         pidfd_.reset();
         cgroup_ = CgroupHandle();
         WM_CHECK(watch_listeners(false));
+        WM_CHECK(carry_policy());
         return delete_container(g_, o_.id, true);
+    }
+
+    // The policy as it is now: one may have been set, changed or removed since we made the
+    // container.
+    Result<> carry_policy() {
+        policy_ = WM_TRY(load_snapshot_policy(g_, o_.id));
+        return {};
+    }
+
+    // A snapshot by the container's policy, if it has one, while it is frozen (hibernate) or
+    // after its processes have exited (stop); a connection arriving meanwhile waits in the
+    // backlog until it is done. A failure is reported as an event and does not stop us.
+    void snapshot(const char* reason) {
+        auto out = snapshot_by_policy(g_, o_.id, reason);
+        if (!out) return;
+        if (out->action == AutoOutcome::Action::failed) {
+            log::warn("activate: snapshot of " + o_.id + " failed: " + out->error);
+            emit({{"type", "snapshot-failed"}, {"reason", reason}, {"error", out->error}});
+            return;
+        }
+        emit({{"type", "snapshot"},
+              {"reason", reason},
+              {"snapshot", out->snapshot},
+              {"parent", out->parent},
+              {"forgotten", out->forgotten}});
     }
 
     // SIGTERM, then SIGKILL to the whole cgroup after stop_timeout; the container is deleted.
@@ -284,6 +317,7 @@ class Activator {
             wait_readable(pidfd_.get(), -1);
         }
         int status = reap();
+        snapshot("stop");
         WM_CHECK(forget_init());
         emit({{"type", "stop"}, {"status", status}});
         return {};

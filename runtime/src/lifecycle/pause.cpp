@@ -2,7 +2,10 @@
 #include <algorithm>
 #include <chrono>
 
+#include <unistd.h>
+
 #include "lifecycle/cgroup_setup.hpp"
+#include "volumes/snapshot_freeze.hpp"
 #include "wmrun/base/log.hpp"
 #include "wmrun/cgroups/manager.hpp"
 #include "wmrun/runtime/container.hpp"
@@ -10,6 +13,12 @@
 namespace wmrun::runtime {
 
 namespace {
+
+// The freeze or thaw is the user's from now on: a snapshot killed while it held the container
+// frozen must not have its marker thaw a pause that came after.
+void forget_snapshot_freeze(const StateStore& store, const std::string& id) {
+    ::unlink((store.dir(id) + "/" + kSnapshotFreezeMarker).c_str());
+}
 
 Result<CgroupHandle> cgroup_of(const StateStore& store, const ContainerState& s,
                                std::initializer_list<Status> want, const char* verb) {
@@ -28,6 +37,7 @@ Result<> thaw(const GlobalOptions& g, const std::string& id, const char* verb) {
     auto h = WM_TRY(cgroup_of(store, state, {Status::paused}, verb));
     auto begin = std::chrono::steady_clock::now();
     WM_CHECK(h.manager()->thaw());
+    forget_snapshot_freeze(store, id);
     if (!state.hibernated) return {};
     record_wake(state, std::chrono::duration<double>(std::chrono::steady_clock::now() - begin)
                            .count());
@@ -41,7 +51,9 @@ Result<> pause_container(const GlobalOptions& g, const std::string& id) {
     auto lock = WM_TRY(store.lock(id));
     auto state = WM_TRY(store.load(id));
     auto h = WM_TRY(cgroup_of(store, state, {Status::running}, "pause"));
-    return h.manager()->freeze();
+    WM_CHECK(h.manager()->freeze());
+    forget_snapshot_freeze(store, id);
+    return {};
 }
 
 Result<> resume_container(const GlobalOptions& g, const std::string& id) {
@@ -55,6 +67,7 @@ Result<Hibernation> hibernate_container(const GlobalOptions& g, const std::strin
     auto h = WM_TRY(cgroup_of(store, state, {Status::running, Status::paused}, "hibernate"));
     // Frozen first: a running process would fault its pages straight back in.
     WM_CHECK(h.manager()->freeze());
+    forget_snapshot_freeze(store, id);
     Hibernation out;
     auto reclaimed = h.manager()->reclaim_memory();
     if (reclaimed) {

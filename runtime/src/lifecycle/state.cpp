@@ -77,12 +77,13 @@ Result<UniqueFd> open_owned(int dirfd, const std::string& name, const std::strin
     return fd;
 }
 
-Result<UniqueFd> lock_dir(int dirfd, const std::string& dir) {
-    UniqueFd fd(::openat(dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) return sys_error("open", dir + "/lock");
-    WM_CHECK(check_owned(fd.get(), dir + "/lock", false));
+Result<UniqueFd> lock_dir(int dirfd, const std::string& dir, const char* name = "lock") {
+    std::string shown = dir + "/" + name;
+    UniqueFd fd(::openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) return sys_error("open", shown);
+    WM_CHECK(check_owned(fd.get(), shown, false));
     while (::flock(fd.get(), LOCK_EX) < 0) {
-        if (errno != EINTR) return sys_error("flock", dir + "/lock");
+        if (errno != EINTR) return sys_error("flock", shown);
     }
     return fd;
 }
@@ -211,9 +212,9 @@ Result<ContainerLock> StateStore::create(const std::string& id) {
     return ContainerLock(std::move(fd));
 }
 
-Result<ContainerLock> StateStore::lock(const std::string& id) const {
+Result<ContainerLock> StateStore::lock(const std::string& id, const char* name) const {
     auto dirfd = WM_TRY(open_dir(id));
-    auto fd = lock_dir(dirfd.get(), dir(id));
+    auto fd = lock_dir(dirfd.get(), dir(id), name);
     if (!fd) {
         if (fd.error().err == ENOENT) return std::unexpected(no_such_container(id));
         return std::unexpected(fd.error());
@@ -250,12 +251,33 @@ Result<ContainerState> StateStore::load_from(int dirfd, const std::string& id) c
 }
 
 Result<> StateStore::save_config(const std::string& id, const std::string& config_json) const {
+    // create has just made and checked the directory.
     return replace_file(dir(id) + "/config.json", config_json, 0600);
 }
 
 Result<std::string> StateStore::load_config(const std::string& id) const {
+    return load_file(id, "config.json");
+}
+
+Result<> StateStore::save_file(const std::string& id, const std::string& name,
+                               std::string_view data) const {
+    WM_CHECK(open_dir(id));  // the container exists, and its directory is the caller's own
+    return replace_file(dir(id) + "/" + name, data, 0600);
+}
+
+Result<std::string> StateStore::load_file(const std::string& id, const std::string& name) const {
     auto dirfd = WM_TRY(open_dir(id));
-    return read_owned(dirfd.get(), "config.json", dir(id) + "/config.json");
+    return read_owned(dirfd.get(), name, dir(id) + "/" + name);
+}
+
+Result<> StateStore::remove_file(const std::string& id, const std::string& name) const {
+    auto dirfd = WM_TRY(open_dir(id));
+    std::string path = dir(id) + "/" + name;
+    UniqueFd d(::openat(dirfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d) return sys_error("open", dir(id));
+    if (::unlinkat(d.get(), name.c_str(), 0) < 0 && errno != ENOENT)
+        return sys_error("unlink", path);
+    return {};
 }
 
 Result<Json> container_config(const StateStore& store, const ContainerState& state) {

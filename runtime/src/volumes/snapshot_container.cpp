@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include <chrono>
+#include <optional>
 
 #include "volumes/snapshot_freeze.hpp"
 #include "wmrun/runtime/snapshots.hpp"
@@ -65,14 +66,17 @@ Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Reposit
     if (opt.hostname.empty()) opt.hostname = snapshot::local_hostname();
     // The freeze: taken in before_read, released in after_read, timed from the freeze call to
     // the end of the thaw, which is what the container's processes feel.
+    std::optional<EndingSignalsHeld> signals;  // destroyed after freeze: released after thaw
     std::unique_ptr<FreezeGuard> freeze;
     Clock::time_point freeze_start;
     if (names_container(g, source)) {
         report.container = source;
+        WM_CHECK(thaw_after_killed_snapshot(g, source));
         auto src = WM_TRY(snapshot_source(g, source));
         report.source = src.dir;
         opt.include = src.include;
         if (src.status == Status::running) {
+            signals.emplace();
             opt.before_read = [&]() -> Result<> {
                 freeze_start = Clock::now();
                 freeze = WM_TRY(freeze_for_snapshot(g, report.container));
@@ -80,6 +84,7 @@ Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Reposit
             };
             opt.after_read = [&]() -> Result<> {
                 auto thawed = freeze->thaw();
+                signals->release();
                 report.pause_ms =
                     std::chrono::duration<double, std::milli>(Clock::now() - freeze_start).count();
                 return thawed;

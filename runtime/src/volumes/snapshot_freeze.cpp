@@ -1,14 +1,18 @@
 // What `snapshot create <container>` reads, and the freeze it holds while reading changed files.
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <optional>
 
 #include "lifecycle/cgroup_setup.hpp"
 #include "volumes/snapshot_freeze.hpp"
 #include "wmrun/base/fs.hpp"
+#include "wmrun/base/log.hpp"
+#include "wmrun/base/process.hpp"
 #include "wmrun/base/unique_fd.hpp"
 #include "wmrun/cgroups/manager.hpp"
 #include "wmrun/overlay/store.hpp"
@@ -20,14 +24,18 @@ namespace {
 
 class CgroupFreeze final : public FreezeGuard {
   public:
-    CgroupFreeze(ContainerLock lock, CgroupHandle cgroup)
-        : lock_(std::move(lock)), cgroup_(std::move(cgroup)), froze_(cgroup_.valid()) {}
+    CgroupFreeze(ContainerLock lock, CgroupHandle cgroup, std::string marker)
+        : lock_(std::move(lock)),
+          cgroup_(std::move(cgroup)),
+          froze_(cgroup_.valid()),
+          marker_(std::move(marker)) {}
     ~CgroupFreeze() override { (void)thaw(); }
     bool frozen_by_us() const override { return froze_; }
     Result<> thaw() override {
         if (!cgroup_.valid()) return {};
         auto done = cgroup_.manager()->thaw();
         cgroup_ = CgroupHandle();  // once: a failed thaw is reported, not retried in the dtor
+        if (done) ::unlink(marker_.c_str());
         return done;
     }
 
@@ -35,6 +43,7 @@ class CgroupFreeze final : public FreezeGuard {
     ContainerLock lock_;
     CgroupHandle cgroup_;  // empty once thawed
     bool froze_;
+    std::string marker_;
 };
 
 bool is_dir(const std::string& path) {
@@ -108,14 +117,63 @@ Result<std::unique_ptr<FreezeGuard>> freeze_for_snapshot(const GlobalOptions& g,
     StateStore store(g.root);
     auto lock = WM_TRY(store.lock(id));
     auto state = WM_TRY(store.load(id));
+    std::string marker = store.dir(id) + "/" + kSnapshotFreezeMarker;
     CgroupHandle cgroup;
     if (current_status(store, state) == Status::running) {
         cgroup = CgroupHandle::load(state);
         if (!cgroup.valid())
             return fail("freeze for snapshot", id, "container has no cgroup", ENOTSUP);
-        WM_CHECK(cgroup.manager()->freeze());
+        // Who froze it, for the next snapshot to thaw it should we be killed meanwhile.
+        auto self = WM_TRY(process_start_time(::getpid()));
+        WM_CHECK(store.save_file(id, kSnapshotFreezeMarker,
+                                 std::to_string(::getpid()) + " " + std::to_string(self)));
+        if (auto frozen = cgroup.manager()->freeze(); !frozen) {
+            ::unlink(marker.c_str());
+            return std::unexpected(frozen.error());
+        }
     }
-    return std::make_unique<CgroupFreeze>(std::move(lock), std::move(cgroup));
+    return std::make_unique<CgroupFreeze>(std::move(lock), std::move(cgroup), marker);
+}
+
+EndingSignalsHeld::EndingSignalsHeld() {
+    sigset_t ending;
+    sigemptyset(&ending);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT})
+        sigaddset(&ending, sig);
+    ::pthread_sigmask(SIG_BLOCK, &ending, &old_);
+}
+
+void EndingSignalsHeld::release() {
+    if (!held_) return;
+    held_ = false;
+    // A signal that came meanwhile is delivered now, and ends us with the container thawed.
+    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+Result<bool> thaw_after_killed_snapshot(const GlobalOptions& g, const std::string& id) {
+    StateStore store(g.root);
+    auto text = store.load_file(id, kSnapshotFreezeMarker);
+    if (!text && text.error().err == ENOENT) return false;
+    if (!text) return std::unexpected(text.error());
+    auto lock = WM_TRY(store.lock(id));
+    auto state = WM_TRY(store.load(id));
+    long long pid = 0;
+    unsigned long long start = 0;
+    bool alive = std::sscanf(text->c_str(), "%lld %llu", &pid, &start) == 2 && pid > 0 &&
+                 process_alive(static_cast<pid_t>(pid), start);
+    if (alive) return false;  // a snapshot still reading
+    bool thawed = false;
+    if (current_status(store, state) == Status::paused) {
+        auto cgroup = CgroupHandle::load(state);
+        if (cgroup.valid()) {
+            WM_CHECK(cgroup.manager()->thaw());
+            thawed = true;
+            log::warn("thawed container " + id + ", left frozen by a snapshot that was killed (pid " +
+                      std::to_string(pid) + ")");
+        }
+    }
+    WM_CHECK(store.remove_file(id, kSnapshotFreezeMarker));
+    return thawed;
 }
 
 Result<> replace_volume_layer(const GlobalOptions& g, const std::string& id,

@@ -2,6 +2,8 @@
 // What `snapshot create` and `restore` do to a container (snapshots.hpp): the directories its
 // volume layer is in, a freeze held while changed files are read, and the swap of a restored
 // volume layer.
+#include <signal.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,7 +42,33 @@ class FreezeGuard {
     virtual bool frozen_by_us() const = 0;
     virtual Result<> thaw() = 0;
 };
+// While frozen, a marker in the container's state names this process: a snapshot killed
+// outright (SIGKILL) leaves it behind for thaw_after_killed_snapshot.
 Result<std::unique_ptr<FreezeGuard>> freeze_for_snapshot(const GlobalOptions& g,
                                                          const std::string& id);
+
+// The marker file; pause, resume and hibernate remove it, since the freeze is theirs from then.
+inline constexpr const char* kSnapshotFreezeMarker = "snapshot-freeze";
+
+// Holds back the signals that end a process by default and that people, a timer's stop and a
+// shutdown send (SIGTERM, SIGINT, SIGHUP, SIGQUIT) in this thread, and in the threads it starts
+// from now on, until release(): a snapshot must not die while it holds a container frozen. Made
+// before the snapshot starts its threads, which inherit the mask.
+class EndingSignalsHeld {
+  public:
+    EndingSignalsHeld();
+    EndingSignalsHeld(const EndingSignalsHeld&) = delete;
+    EndingSignalsHeld& operator=(const EndingSignalsHeld&) = delete;
+    ~EndingSignalsHeld() { release(); }
+    void release();
+
+  private:
+    sigset_t old_;
+    bool held_ = true;
+};
+
+// Thaws a container that a killed snapshot left frozen (the marker's process is gone) and
+// removes the marker; true when it thawed. Snapshots of the container call it first.
+Result<bool> thaw_after_killed_snapshot(const GlobalOptions& g, const std::string& id);
 
 }  // namespace wmrun::runtime

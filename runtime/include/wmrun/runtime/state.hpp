@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -84,8 +85,10 @@ class StateStore {
 
     // Makes the container's directory (failing if the id is taken) and locks it.
     Result<ContainerLock> create(const std::string& id);
-    // Locks an existing container; "container does not exist" when it does not.
-    Result<ContainerLock> lock(const std::string& id) const;
+    // Locks an existing container; "container does not exist" when it does not. A lock of
+    // another name serialises one kind of work on the container without holding off the
+    // commands that take the container's own lock (automatic snapshots, which freeze it).
+    Result<ContainerLock> lock(const std::string& id, const char* name = "lock") const;
     Result<ContainerState> load(const std::string& id) const;
     Result<> save(const ContainerState& state) const;
     // The config.json the container was created from, kept beside its state: exec and the
@@ -93,6 +96,13 @@ class StateStore {
     // changed since (or belong to someone else).
     Result<> save_config(const std::string& id, const std::string& config_json) const;
     Result<std::string> load_config(const std::string& id) const;
+    // Another file of the container's own kept beside its state (`name` is a plain file name,
+    // such as snapshot-policy.json): written whole or not at all, read back checked as the
+    // state is, and gone with the container. load_file fails with ENOENT when there is none.
+    Result<> save_file(const std::string& id, const std::string& name,
+                       std::string_view data) const;
+    Result<std::string> load_file(const std::string& id, const std::string& name) const;
+    Result<> remove_file(const std::string& id, const std::string& name) const;
     Result<> remove(const std::string& id) const;
     Result<std::vector<std::string>> list() const;
 

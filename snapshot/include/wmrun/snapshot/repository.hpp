@@ -43,6 +43,10 @@ struct CreateOptions {
     std::function<Result<>()> before_read, after_read;
 };
 
+// Refuses what CreateOptions::exclude would refuse (an empty pattern or path component), so a
+// pattern kept for later (a snapshot policy) is checked when it is given.
+Result<> check_exclude_patterns(const std::vector<std::string>& patterns);
+
 struct CreateResult {
     std::string id;
     uint64_t files_new = 0, files_changed = 0, files_unchanged = 0;
