@@ -84,6 +84,9 @@ Result<std::unordered_map<std::string, std::string>> copies_of(Repository::State
         if (sender == s.config.id) out.emplace(id, id);
         Manifest m = WM_TRY(read_manifest(s.dir, s.hasher, id, s.limits));
         if (m.origin_repo == sender) out.emplace(m.origin_snapshot, id);
+        // One made here, which the sender holds under this id if it received it from us (a
+        // container migrating back): the same tree in the same order.
+        else if (m.origin_repo.empty()) out.emplace(id, id);
     }
     return out;
 }
@@ -280,6 +283,19 @@ Result<ReceiveResult> receive_snapshot(Repository& repo, int fd, const ReceiveOp
     }
     WM_CHECK(write_manifest(s.dir, s.hasher, *text, result.id));
     return result;
+}
+
+std::string repository_id(Repository& repo) {
+    return StateAccess::of(repo).config.id;
+}
+
+Result<std::vector<std::string>> copies_from(Repository& repo, const std::string& sender_id) {
+    Repository::State& s = StateAccess::of(repo);
+    auto lock = WM_TRY(RepoLock::take(s.lock_fd.get(), false, s.dir));
+    std::vector<std::string> out;
+    for (const auto& [theirs, ours] : WM_TRY(copies_of(s, sender_id)))
+        out.push_back(theirs);
+    return out;
 }
 
 }  // namespace wmrun::snapshot

@@ -30,6 +30,7 @@ void add_snapshot_commands(CLI::App& app, Context& ctx);   // snapshot init crea
 void add_hibernate_commands(CLI::App& app, Context& ctx);  // hibernate wake activate
 void add_stats_command(CLI::App& app, Context& ctx);
 void add_upgrade_command(CLI::App& app, Context& ctx);
+void add_migrate_command(CLI::App& app, Context& ctx);
 
 // Registers `name` on app (the root, or a group made by add_group) with a callback that makes
 // `action` the one to run; under a group, the error line names both words ("image import").

@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
     cli::add_hibernate_commands(app, ctx);
     cli::add_stats_command(app, ctx);
     cli::add_upgrade_command(app, ctx);
+    cli::add_migrate_command(app, ctx);
     cli::add_describe_command(app);
 
     try {

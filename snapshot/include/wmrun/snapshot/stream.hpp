@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "wmrun/base/error.hpp"
 #include "wmrun/snapshot/progress.hpp"
@@ -51,5 +52,13 @@ struct ReceiveResult {
 // a different snapshot already holding that id is an error (EEXIST).
 Result<ReceiveResult> receive_snapshot(Repository& repo, int fd,
                                        const ReceiveOptions& options = {});
+
+// This repository's id, as the streams it sends name it (their origin repository).
+std::string repository_id(Repository& repo);
+
+// The snapshots of repository `sender_id`, by its ids, that this repository holds a copy of
+// (received from it, or it is this repository): the bases a stream from it may be a delta
+// against.
+Result<std::vector<std::string>> copies_from(Repository& repo, const std::string& sender_id);
 
 }  // namespace wmrun::snapshot
