@@ -64,6 +64,9 @@ Result<Offer> parse_offer(const Json& j) {
     return o;
 }
 
+// In the new container's directory of the store from its creation until the sender's DONE.
+constexpr const char* kMarker = "migrating";
+
 class Receiver {
   public:
     Receiver(const GlobalOptions& g, const ReceiveTarget& t, int in, int out)
@@ -114,6 +117,7 @@ class Receiver {
                 WM_CHECK(ch_.send_json("UPOK", Json::object()));
             } else if (f.type == "DONE") {
                 done_ = true;
+                if (::unlink(marker().c_str()) < 0) return sys_error("unlink", marker());
                 return {};
             } else {
                 return fail("migration channel", "", "unexpected " + f.type + " frame");
@@ -121,13 +125,23 @@ class Receiver {
         }
     }
 
+    std::string marker() const { return store_->container_dir(offer_.id) + "/" + kMarker; }
+
     Result<> open_target() {
         StateStore states(g_.root);
-        if (auto s = states.load(offer_.id); s || s.error().err != ENOENT)
-            return fail("", offer_.id, "container with given ID already exists here");
         store_.emplace(WM_TRY(overlay::Store::open(t_.store, g_.rootless
                                                                  ? overlay::WhiteoutMode::rootless
                                                                  : overlay::WhiteoutMode::root)));
+        if (path_exists(marker())) {
+            // What a migration that never got to DONE started here: the source still has the
+            // container (frozen, or stopped with the final volume layer), so this copy goes.
+            log::warn("migrate receive: removing " + offer_.id +
+                      ", left by a migration that did not complete");
+            WM_CHECK(stop_and_delete(g_, offer_.id, 1000));
+            WM_CHECK(store_->remove_container(offer_.id));
+        }
+        if (auto s = states.load(offer_.id); s || s.error().err != ENOENT)
+            return fail("", offer_.id, "container with given ID already exists here");
         if (path_exists(store_->container_dir(offer_.id)))
             return fail("", store_->container_dir(offer_.id),
                         "a volume layer of that id is here already");
@@ -201,6 +215,8 @@ class Receiver {
         std::string dir = store_->container_dir(offer_.id);
         WM_CHECK(mkdir_all(dir + "/upper"));
         made_volume_layer_ = true;
+        // Until DONE: should we die after the start, the next receive of this id removes it.
+        WM_CHECK(write_file_atomic(marker(), "unconfirmed\n", 0600));
         WM_CHECK(restore_snapshot(g_, *repo_, snapshot, offer_.id, t_.store, {}));
         std::vector<std::string> create = {"create", "--image", offer_.image, "--store",
                                            t_.store, offer_.id};

@@ -105,8 +105,6 @@ struct Source {
 
 Result<Source> inspect(const GlobalOptions& g, const std::string& id) {
     StateStore states(g.root);
-    // A migration killed while it held the container frozen: thawed before its status counts.
-    WM_CHECK(thaw_after_killed_snapshot(g, id));
     Source s;
     s.state = WM_TRY(states.load(id));
     if (s.state.image_store.empty() || s.state.image.empty())
@@ -151,6 +149,12 @@ class Sender {
         report_.image = src_.state.image;
         report_.was_running = src_.status == Status::running || src_.status == Status::paused;
         WM_CHECK(handshake());
+        // A migration killed while it held the container frozen left it so; thawed only now,
+        // once the receiver has removed what that one may have started there.
+        if (WM_TRY(thaw_after_killed_snapshot(g_, o_.id))) {
+            StateStore states(g_.root);
+            src_.status = current_status(states, WM_TRY(states.load(o_.id)));
+        }
         WM_CHECK(send_image());
         // While it runs: each round copies what changed since the one before.
         if (report_.was_running && src_.status == Status::running)
@@ -244,6 +248,14 @@ class Sender {
         Clock::time_point frozen_at = Clock::now();
         if (src_.status == Status::running) WM_CHECK(freeze_marked());
         auto up = final_delta_and_start();
+        if (!up && asked_to_start_ && up.error().err != 0) {
+            // The channel broke after the receiver was told to start it: it may run there. Left
+            // frozen here, with our marker: the next migrate removes that copy first and thaws.
+            return fail("migrate", o_.id,
+                        up.error().message() +
+                            "; the target may have started it: it stays frozen here until "
+                            "migrate is run again (or resume keeps it here)");
+        }
         if (!up) {
             if (frozen_by_us_) (void)thaw_marked();
             return up;
@@ -275,10 +287,12 @@ class Sender {
     }
     CgroupHandle cgroup_;
     bool frozen_by_us_ = false;
+    bool asked_to_start_ = false;
 
     Result<> final_delta_and_start() {
         WM_CHECK(round(true));
         WM_CHECK(ch_.send_json("STRT", {{"snapshot", base_}}));
+        asked_to_start_ = true;
         WM_CHECK(ch_.expect_json("UPOK"));
         return {};
     }
@@ -292,7 +306,11 @@ class Sender {
             WM_CHECK(kill_container(g_, o_.id, SIGKILL, true));
             if (frozen_by_us_) WM_CHECK(thaw_marked());
         }
-        WM_CHECK(ch_.send_json("DONE", Json::object()));
+        if (auto done = ch_.send_json("DONE", Json::object()); !done)
+            return fail("migrate", o_.id,
+                        done.error().message() +
+                            "; it is stopped here with its final volume layer: run migrate "
+                            "again to finish");
         if (o_.remove_source)
             return delete_container_volumes(g_, o_.id, true, src_.state.image_store);
         return delete_container(g_, o_.id, true);
