@@ -75,11 +75,13 @@ Result<UniqueFd> configured(const OverlaySpec& spec, const std::vector<UniqueFd>
     if (!fsfd) return sys_error("fsopen overlay", spec.target);
     Config c{fsfd.get(), spec.target};
     WM_CHECK(c.set("source", "wmrun"));
-    if (spec.mode == WhiteoutMode::rootless) WM_CHECK(c.flag("userxattr"));
     // A copied-up file keeps its data in the upper dir, whatever the kernel's default: a volume
     // layer outlives its image (upgrade stacks it on another), and a metacopy-only upper file
     // would show the new image's data under the user's metadata. (userxattr excludes metacopy.)
-    else WM_CHECK(c.set("metacopy", "off"));
+    if (spec.mode == WhiteoutMode::rootless)
+        WM_CHECK(c.flag("userxattr"));
+    else
+        WM_CHECK(c.set("metacopy", "off"));
     if (plus) {
         // Linux 6.8+: one layer per call, so the layer count is not bounded by a value's size.
         for (std::size_t i = 0; i < spec.lower.size(); ++i)

@@ -86,7 +86,8 @@ Result<std::unordered_map<std::string, std::string>> copies_of(Repository::State
         if (m.origin_repo == sender) out.emplace(m.origin_snapshot, id);
         // One made here, which the sender holds under this id if it received it from us (a
         // container migrating back): the same tree in the same order.
-        else if (m.origin_repo.empty()) out.emplace(id, id);
+        else if (m.origin_repo.empty())
+            out.emplace(id, id);
     }
     return out;
 }

@@ -25,8 +25,9 @@ Result<int> receive(const runtime::GlobalOptions& g, MigrateArgs& a) {
     if (!a.o.id.empty())
         return fail("", a.o.id, "migrate receive takes no container id: the sender names it");
     if (::isatty(0) == 1 || ::isatty(1) == 1)
-        return fail("", "", "migrate receive speaks to a sender on stdin and stdout, not a "
-                            "terminal (see wmrun migrate --help)");
+        return fail("", "",
+                    "migrate receive speaks to a sender on stdin and stdout, not a "
+                    "terminal (see wmrun migrate --help)");
     a.receive.timeout_ms = WM_TRY(parse_duration_ms(a.timeout, "--timeout"));
     WM_CHECK(runtime::migrate_receive(g, a.receive, 0, 1));
     return 0;
@@ -42,8 +43,8 @@ Result<int> migrate(const runtime::GlobalOptions& g, MigrateArgs& a) {
     if (!a.target_store.empty()) remote.insert(remote.end(), {"--store", a.target_store});
     if (!a.target_repo.empty()) remote.insert(remote.end(), {"--repo", a.target_repo});
     a.o.receive_args = remote;
-    if (!a.o.via.empty() && (!a.target_root.empty() || !a.target_store.empty() ||
-                             !a.target_repo.empty()))
+    if (!a.o.via.empty() &&
+        (!a.target_root.empty() || !a.target_store.empty() || !a.target_repo.empty()))
         return fail("", "--via", "names the whole receiving command; --target-* are for ssh://");
     auto r = WM_TRY(runtime::migrate_container(g, a.o));
     if (a.json) {
@@ -67,10 +68,10 @@ Result<int> migrate(const runtime::GlobalOptions& g, MigrateArgs& a) {
               "\n");
         return 0;
     }
-    print(fmt::format("migrated {}: {} rounds, {} bytes sent ({} image blobs), downtime {:.3f} s, "
-                      "total {:.3f} s\n",
-                      r.id, r.rounds.size(), r.bytes_sent, r.blobs_sent, r.downtime_seconds,
-                      r.total_seconds));
+    print(fmt::format(
+        "migrated {}: {} rounds, {} bytes sent ({} image blobs), downtime {:.3f} s, "
+        "total {:.3f} s\n",
+        r.id, r.rounds.size(), r.bytes_sent, r.blobs_sent, r.downtime_seconds, r.total_seconds));
     return 0;
 }
 

@@ -23,8 +23,7 @@ struct PolicyArgs {
 // Options that only mean something when a policy is set.
 bool sets_something(const PolicyArgs& a) {
     for (const char* name : {"--keep-last", "--keep-hourly", "--keep-daily", "--keep-weekly",
-                             "--keep-monthly", "--keep-yearly", "--keep-tag", "--tag",
-                             "--exclude"})
+                             "--keep-monthly", "--keep-yearly", "--keep-tag", "--tag", "--exclude"})
         if (a.cmd->count(name) > 0) return true;
     return false;
 }
@@ -146,11 +145,11 @@ Result<int> automatic(const runtime::GlobalOptions& g, const runtime::AutoOption
         for (const auto& c : report.containers)
             print(outcome_line(c));
         for (const auto& p : report.pruned)
-            print(p.error.empty() ? fmt::format("prune {}: {} packs deleted, {} rewritten, {} "
-                                                "bytes freed\n",
-                                                p.repo, p.packs_deleted, p.packs_rewritten,
-                                                p.bytes_freed)
-                                  : fmt::format("prune {}: failed: {}\n", p.repo, p.error));
+            print(p.error.empty()
+                      ? fmt::format("prune {}: {} packs deleted, {} rewritten, {} "
+                                    "bytes freed\n",
+                                    p.repo, p.packs_deleted, p.packs_rewritten, p.bytes_freed)
+                      : fmt::format("prune {}: failed: {}\n", p.repo, p.error));
     }
     if (report.ok()) return 0;
     std::size_t failed = 0;
@@ -158,9 +157,10 @@ Result<int> automatic(const runtime::GlobalOptions& g, const runtime::AutoOption
         failed += c.action == runtime::AutoOutcome::Action::failed;
     for (const auto& p : report.pruned)
         failed += !p.error.empty();
-    return fail("", "", fmt::format("{} of the pass failed (above)",
-                                    failed == 1 ? std::string("one part")
-                                                : std::to_string(failed) + " parts"));
+    return fail(
+        "", "",
+        fmt::format("{} of the pass failed (above)",
+                    failed == 1 ? std::string("one part") : std::to_string(failed) + " parts"));
 }
 
 }  // namespace
@@ -177,9 +177,9 @@ void add_snapshot_auto(CLI::App& group, Context& ctx) {
                   "interval between automatic snapshots: 90s, 15m, 2h, 1d, 1h30m")
         ->type_name("DURATION");
     auto keep = [p](const std::string& name, int& count, const std::string& what) {
-        p->add_option(name, count,
-                      "keep the newest automatic snapshot of each of the last N " + what +
-                          " (-1: all)")
+        p->add_option(
+             name, count,
+             "keep the newest automatic snapshot of each of the last N " + what + " (-1: all)")
             ->check(CLI::Range(-1, INT_MAX).description(""))
             ->type_name("N");
     };

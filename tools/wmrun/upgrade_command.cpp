@@ -21,28 +21,30 @@ Result<int> upgrade(const runtime::GlobalOptions& g, UpgradeArgs a) {
     a.o.timeout_ms = WM_TRY(parse_duration_ms(a.timeout, "--timeout"));
     a.o.stop_timeout_ms = WM_TRY(parse_duration_ms(a.stop_timeout, "--stop-timeout"));
     if (a.rollback && (!a.o.image.empty() || !a.o.check.empty() || a.o.wait_notify))
-        return fail("", "--rollback", "goes back to the image before the last upgrade: no "
-                                      "--image, --check or --wait-notify");
+        return fail("", "--rollback",
+                    "goes back to the image before the last upgrade: no "
+                    "--image, --check or --wait-notify");
     if (!a.rollback && a.o.image.empty()) return fail("", a.o.id, "--image is needed");
     auto start = std::chrono::steady_clock::now();
-    auto r = WM_TRY(a.rollback ? runtime::rollback_upgrade(g, a.o)
-                               : runtime::upgrade_container(g, a.o));
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                         .count();
+    auto r =
+        WM_TRY(a.rollback ? runtime::rollback_upgrade(g, a.o) : runtime::upgrade_container(g, a.o));
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (a.json) {
-        Json j = {{"id", r.id},         {"from", r.from},
-                  {"to", r.to},         {"snapshot", r.snapshot},
-                  {"repo", r.repo},     {"rolled_back", r.rolled_back},
+        Json j = {{"id", r.id},
+                  {"from", r.from},
+                  {"to", r.to},
+                  {"snapshot", r.snapshot},
+                  {"repo", r.repo},
+                  {"rolled_back", r.rolled_back},
                   {"duration_seconds", seconds}};
         if (r.rolled_back) j["reason"] = r.reason;
         print(j.dump() + "\n");
     } else if (!r.rolled_back) {
         print(fmt::format("{} {} from {} to {} (snapshot {})\n",
-                          a.rollback ? "rolled back" : "upgraded", r.id, r.from, r.to,
-                          r.snapshot));
+                          a.rollback ? "rolled back" : "upgraded", r.id, r.from, r.to, r.snapshot));
     }
-    if (r.rolled_back)
-        return fail("", r.id, r.reason + "; rolled back to " + r.from);
+    if (r.rolled_back) return fail("", r.id, r.reason + "; rolled back to " + r.from);
     return 0;
 }
 

@@ -129,9 +129,9 @@ class Receiver {
 
     Result<> open_target() {
         StateStore states(g_.root);
-        store_.emplace(WM_TRY(overlay::Store::open(t_.store, g_.rootless
-                                                                 ? overlay::WhiteoutMode::rootless
-                                                                 : overlay::WhiteoutMode::root)));
+        store_.emplace(
+            WM_TRY(overlay::Store::open(t_.store, g_.rootless ? overlay::WhiteoutMode::rootless
+                                                              : overlay::WhiteoutMode::root)));
         if (path_exists(marker())) {
             // What a migration that never got to DONE started here: the source still has the
             // container (frozen, or stopped with the final volume layer), so this copy goes.
@@ -199,10 +199,10 @@ class Receiver {
         }
         const auto& m = offer_.blobs[0];
         WM_CHECK(write_file_atomic(layout_ + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
-        Json index = {{"schemaVersion", 2},
-                      {"manifests",
-                       {{{"mediaType", m.media_type}, {"digest", m.digest.str()},
-                         {"size", m.size}}}}};
+        Json index = {
+            {"schemaVersion", 2},
+            {"manifests",
+             {{{"mediaType", m.media_type}, {"digest", m.digest.str()}, {"size", m.size}}}}};
         WM_CHECK(write_json_file_atomic(layout_ + "/index.json", index));
         overlay::ImportOptions opt;
         opt.name = offer_.image;
@@ -218,8 +218,8 @@ class Receiver {
         // Until DONE: should we die after the start, the next receive of this id removes it.
         WM_CHECK(write_file_atomic(marker(), "unconfirmed\n", 0600));
         WM_CHECK(restore_snapshot(g_, *repo_, snapshot, offer_.id, t_.store, {}));
-        std::vector<std::string> create = {"create", "--image", offer_.image, "--store",
-                                           t_.store, offer_.id};
+        std::vector<std::string> create = {"create",  "--image", offer_.image,
+                                           "--store", t_.store,  offer_.id};
         if (!offer_.args.empty()) {
             create.push_back("--");
             create.insert(create.end(), offer_.args.begin(), offer_.args.end());

@@ -8,8 +8,8 @@
 
 #include <chrono>
 
-#include "migrate/channel.hpp"
 #include "lifecycle/cgroup_setup.hpp"
+#include "migrate/channel.hpp"
 #include "process/process_setup.hpp"
 #include "volumes/snapshot_freeze.hpp"
 #include "volumes/upgrade_steps.hpp"
@@ -115,9 +115,9 @@ Result<Source> inspect(const GlobalOptions& g, const std::string& id) {
     auto config = WM_TRY(container_config(states, s.state));
     if (config.contains("process") && config["process"].value("terminal", false))
         return fail("", id, "a container with a terminal cannot be started detached there");
-    auto store = WM_TRY(overlay::Store::open(s.state.image_store, s.state.rootless
-                                                                      ? overlay::WhiteoutMode::rootless
-                                                                      : overlay::WhiteoutMode::root));
+    auto store = WM_TRY(
+        overlay::Store::open(s.state.image_store, s.state.rootless ? overlay::WhiteoutMode::rootless
+                                                                   : overlay::WhiteoutMode::root));
     s.image = WM_TRY(store.get(s.state.image));
     s.args = command_beyond_image(config, s.image.config.config);
     s.snapshot_source = WM_TRY(recorded_source(g, id));
@@ -127,7 +127,8 @@ Result<Source> inspect(const GlobalOptions& g, const std::string& id) {
 Json blob_list(const overlay::StoredImage& img) {
     Json blobs = Json::array();
     auto add = [&](const overlay::Descriptor& d) {
-        blobs.push_back({{"digest", d.digest.str()}, {"size", d.size}, {"mediaType", d.media_type}});
+        blobs.push_back(
+            {{"digest", d.digest.str()}, {"size", d.size}, {"mediaType", d.media_type}});
     };
     add(img.record.manifest);
     add(img.manifest.config);
@@ -140,7 +141,11 @@ class Sender {
   public:
     Sender(const GlobalOptions& g, const MigrateOptions& o, Source src, snapshot::Repository repo,
            Peer peer)
-        : g_(g), o_(o), src_(std::move(src)), repo_(std::move(repo)), peer_(std::move(peer)),
+        : g_(g),
+          o_(o),
+          src_(std::move(src)),
+          repo_(std::move(repo)),
+          peer_(std::move(peer)),
           ch_(peer_.fd(), peer_.fd()) {}
 
     Result<MigrateReport> run() {
@@ -234,8 +239,8 @@ class Sender {
         if (got.value("id", "") != snap.result.id)
             return fail("migrate", o_.id, "the receiver stored another snapshot than sent");
         base_ = snap.result.id;
-        report_.rounds.push_back({snap.result.id, frozen, ch_.bytes_sent() - sent_before,
-                                  since(start)});
+        report_.rounds.push_back(
+            {snap.result.id, frozen, ch_.bytes_sent() - sent_before, since(start)});
         return {};
     }
 

@@ -60,8 +60,7 @@ std::int64_t due_in(const std::vector<snapshot::SnapshotInfo>& autos, std::int64
 
 // Removes what the policy's retention does not keep of the container's automatic snapshots.
 Result<std::vector<std::string>> apply_retention(snapshot::Repository& repo,
-                                                 const SnapshotPolicy& p,
-                                                 const std::string& source,
+                                                 const SnapshotPolicy& p, const std::string& source,
                                                  const std::string& host) {
     std::vector<std::string> remove;
     if (p.keep.empty()) return remove;
@@ -87,8 +86,8 @@ Result<> snapshot_one(const GlobalOptions& g, const std::string& id, const Snaps
     std::string source = WM_TRY(recorded_source(g, id));
     std::string host = snapshot::local_hostname();
     if (!rq.force) {
-        auto left = due_in(WM_TRY(automatic_snapshots(repo, source, host)), p.every_seconds,
-                           rq.now_ns);
+        auto left =
+            due_in(WM_TRY(automatic_snapshots(repo, source, host)), p.every_seconds, rq.now_ns);
         if (left > 0) {
             out.action = Action::not_due;
             out.next_in_seconds = left;
@@ -151,9 +150,12 @@ PruneOutcome prune_repo(const std::string& dir, const snapshot::Limits& limits) 
 
 const char* action_name(AutoOutcome::Action a) {
     switch (a) {
-        case Action::snapshot: return "snapshot";
-        case Action::not_due: return "not due";
-        case Action::failed: break;
+        case Action::snapshot:
+            return "snapshot";
+        case Action::not_due:
+            return "not due";
+        case Action::failed:
+            break;
     }
     return "failed";
 }
@@ -168,8 +170,8 @@ bool AutoReport::ok() const {
 
 AutoReport snapshot_auto(const GlobalOptions& g, const AutoOptions& o) {
     AutoReport report;
-    Request rq{.force = o.force, .now_ns = o.now_ns ? o.now_ns : wall_clock_ns(),
-               .limits = &o.limits};
+    Request rq{
+        .force = o.force, .now_ns = o.now_ns ? o.now_ns : wall_clock_ns(), .limits = &o.limits};
     bool named = !o.ids.empty();
     std::vector<std::string> ids = o.ids;
     if (!named) {

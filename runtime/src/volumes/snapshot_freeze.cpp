@@ -168,8 +168,9 @@ Result<bool> thaw_after_killed_snapshot(const GlobalOptions& g, const std::strin
         if (cgroup.valid()) {
             WM_CHECK(cgroup.manager()->thaw());
             thawed = true;
-            log::warn("thawed container " + id + ", left frozen by a snapshot that was killed (pid " +
-                      std::to_string(pid) + ")");
+            log::warn("thawed container " + id +
+                      ", left frozen by a snapshot that was killed (pid " + std::to_string(pid) +
+                      ")");
         }
     }
     WM_CHECK(store.remove_file(id, kSnapshotFreezeMarker));

@@ -47,11 +47,20 @@ Result<std::int64_t> parse_duration(const std::string& text) {
         if (i < text.size()) {
             if (text[i] == '.') return bad("whole numbers only, as in 1h30m");
             switch (text[i++]) {
-                case 's': unit = 1; break;
-                case 'm': unit = 60; break;
-                case 'h': unit = 3600; break;
-                case 'd': unit = 86400; break;
-                default: return bad("unknown unit (s, m, h or d)");
+                case 's':
+                    unit = 1;
+                    break;
+                case 'm':
+                    unit = 60;
+                    break;
+                case 'h':
+                    unit = 3600;
+                    break;
+                case 'd':
+                    unit = 86400;
+                    break;
+                default:
+                    return bad("unknown unit (s, m, h or d)");
             }
         } else if (start != 0) {
             return bad("a number without a unit after the first");

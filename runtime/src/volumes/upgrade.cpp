@@ -29,14 +29,19 @@ constexpr auto kCreateLimit = std::chrono::minutes(5);
 struct Record {
     std::string phase;  // "upgrading", "done", "rolled back"
     std::string from, from_manifest, to;
-    std::string repo, snapshot;    // the volume layer before the upgrade
+    std::string repo, snapshot;     // the volume layer before the upgrade
     std::vector<std::string> args;  // the command the container was given; empty: the image's
 };
 
 Json record_json(const Record& r) {
-    return {{"phase", r.phase},   {"from", r.from},         {"fromManifest", r.from_manifest},
-            {"to", r.to},         {"repo", r.repo},         {"snapshot", r.snapshot},
-            {"args", r.args},     {"time", log::rfc3339_now()}};
+    return {{"phase", r.phase},
+            {"from", r.from},
+            {"fromManifest", r.from_manifest},
+            {"to", r.to},
+            {"repo", r.repo},
+            {"snapshot", r.snapshot},
+            {"args", r.args},
+            {"time", log::rfc3339_now()}};
 }
 
 Result<Record> parse_record(const Json& j) {
@@ -141,8 +146,7 @@ Result<> bring_up(const GlobalOptions& g, const Target& t, const std::string& im
 // The volume layer of `snapshot` back in place and the container up on `image` again.
 Result<> restore_and_bring_up(const GlobalOptions& g, const Target& t, snapshot::Repository& repo,
                               const std::string& snapshot, const std::string& image,
-                              const std::vector<std::string>& args,
-                              std::int64_t stop_timeout_ms) {
+                              const std::vector<std::string>& args, std::int64_t stop_timeout_ms) {
     WM_CHECK(stop_and_delete(g, t.id, stop_timeout_ms));
     WM_CHECK(restore_snapshot(g, repo, snapshot, t.id, t.store, {}));
     return bring_up(g, t, image, args, nullptr);
@@ -175,8 +179,12 @@ Result<UpgradeReport> upgrade_container(const GlobalOptions& g, const UpgradeOpt
     auto previous = WM_TRY(load_record(t));
     WM_CHECK(stop_processes(g, o.id, o.stop_timeout_ms));
     report.snapshot = WM_TRY(snapshot_volume_layer(g, repo, o.id, "before-upgrade"));
-    Record record{.phase = "upgrading", .from = t.image, .from_manifest = t.manifest,
-                  .to = o.image, .repo = repo.dir(), .snapshot = report.snapshot,
+    Record record{.phase = "upgrading",
+                  .from = t.image,
+                  .from_manifest = t.manifest,
+                  .to = o.image,
+                  .repo = repo.dir(),
+                  .snapshot = report.snapshot,
                   .args = t.args};
     WM_CHECK(save_record(t, record));
     WM_CHECK(delete_container(g, o.id, true));
@@ -190,8 +198,7 @@ Result<UpgradeReport> upgrade_container(const GlobalOptions& g, const UpgradeOpt
     report.rolled_back = true;
     report.reason = up.error().message();
     log::warn("upgrade " + o.id + " to " + o.image + " failed; rolling back to " + t.image);
-    WM_CHECK(restore_and_bring_up(g, t, repo, report.snapshot, t.image, t.args,
-                                  o.stop_timeout_ms));
+    WM_CHECK(restore_and_bring_up(g, t, repo, report.snapshot, t.image, t.args, o.stop_timeout_ms));
     record.phase = "rolled back";
     WM_CHECK(save_record(t, previous ? *previous : record));
     return report;

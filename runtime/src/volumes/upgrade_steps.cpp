@@ -25,8 +25,8 @@ namespace wmrun::runtime {
 namespace {
 
 int ms_until(UpgradeClock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                      UpgradeClock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - UpgradeClock::now());
     return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT32_MAX));
 }
 
@@ -137,7 +137,8 @@ Result<> create_detached(const GlobalOptions& g, const std::vector<std::string>&
     // The log's last line is create's error (text format: time=... level=error msg="...").
     while (!text.empty() && text.back() == '\n')
         text.pop_back();
-    std::string last = text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+    std::string last =
+        text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
     auto msg = last.find("msg=");
     if (msg != std::string::npos) last = last.substr(msg + 4);
     if (last.size() >= 2 && last.front() == '"' && last.back() == '"')

@@ -1,7 +1,7 @@
 #pragma once
-// The steps upgrade and migrate are made of (upgrade.hpp, migrate.hpp): wmrun commands run as children, so that every
-// process that enters a container comes from a sealed binary as the CLI's own do; stopping a
-// container; and waiting until a started one is ready.
+// The steps upgrade and migrate are made of (upgrade.hpp, migrate.hpp): wmrun commands run as
+// children, so that every process that enters a container comes from a sealed binary as the CLI's
+// own do; stopping a container; and waiting until a started one is ready.
 #include <sys/types.h>
 
 #include <chrono>
@@ -52,7 +52,9 @@ class NotifyListener {
   public:
     static Result<NotifyListener> open();
     NotifyListener(NotifyListener&& o) noexcept
-        : fd_(std::move(o.fd_)), dir_(std::exchange(o.dir_, {})), path_(std::exchange(o.path_, {})) {}
+        : fd_(std::move(o.fd_)),
+          dir_(std::exchange(o.dir_, {})),
+          path_(std::exchange(o.path_, {})) {}
     NotifyListener& operator=(NotifyListener&&) = delete;
     ~NotifyListener();
     const std::string& path() const { return path_; }
@@ -67,7 +69,7 @@ class NotifyListener {
 };
 
 struct ReadyCheck {
-    std::string check;           // sh -c CMD through exec, retried until it exits 0
+    std::string check;                 // sh -c CMD through exec, retried until it exits 0
     NotifyListener* notify = nullptr;  // READY=1 awaited on it
 };
 

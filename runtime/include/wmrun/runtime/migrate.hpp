@@ -24,16 +24,16 @@ struct MigrateOptions {
     std::string via;  // or: a shell command whose stdin and stdout reach `migrate receive`
     // ssh: the arguments of wmrun there ([--root R] migrate receive [--store S] [--repo R]).
     std::vector<std::string> receive_args = {"migrate", "receive"};
-    std::string repo;  // the source's repository; empty: the snapshot policy's
-    unsigned rounds = 2;  // copies made while it runs, before the frozen final delta
-    bool remove_source = false;  // delete the source's volume layer once the target runs it
-    std::int64_t timeout_ms = 30000;       // the target's create and start
+    std::string repo;                 // the source's repository; empty: the snapshot policy's
+    unsigned rounds = 2;              // copies made while it runs, before the frozen final delta
+    bool remove_source = false;       // delete the source's volume layer once the target runs it
+    std::int64_t timeout_ms = 30000;  // the target's create and start
     std::int64_t stop_timeout_ms = 10000;  // unused for a frozen source: it is killed
 };
 
 struct MigrateRound {
     std::string snapshot;
-    bool frozen = false;  // the final delta
+    bool frozen = false;           // the final delta
     std::uint64_t bytes_sent = 0;  // on the channel, this round
     double seconds = 0;
 };

@@ -21,9 +21,9 @@ namespace wmrun::runtime {
 inline constexpr const char* kAutoTag = "auto";
 
 struct SnapshotPolicy {
-    std::string repo;                // absolute path of an existing repository
-    std::int64_t every_seconds = 0;  // > 0
-    snapshot::KeepPolicy keep;       // empty: keep every automatic snapshot
+    std::string repo;                  // absolute path of an existing repository
+    std::int64_t every_seconds = 0;    // > 0
+    snapshot::KeepPolicy keep;         // empty: keep every automatic snapshot
     std::vector<std::string> tags;     // put on each automatic snapshot beside kAutoTag
     std::vector<std::string> exclude;  // as snapshot create --exclude
 };
@@ -59,7 +59,7 @@ struct AutoOutcome {
     std::string id, repo;
     enum class Action { snapshot, not_due, failed } action = Action::failed;
     std::string snapshot, parent;
-    bool paused = false;                 // a running container was frozen while read
+    bool paused = false;  // a running container was frozen while read
     double pause_ms = 0;
     std::vector<std::string> forgotten;  // automatic snapshots the retention removed
     std::int64_t next_in_seconds = 0;    // not_due: until the next one is due

@@ -10,8 +10,8 @@
 #include <array>
 #include <cstdint>
 #include <map>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wmrun/base/error.hpp"
@@ -99,8 +99,7 @@ class StateStore {
     // Another file of the container's own kept beside its state (`name` is a plain file name,
     // such as snapshot-policy.json): written whole or not at all, read back checked as the
     // state is, and gone with the container. load_file fails with ENOENT when there is none.
-    Result<> save_file(const std::string& id, const std::string& name,
-                       std::string_view data) const;
+    Result<> save_file(const std::string& id, const std::string& name, std::string_view data) const;
     Result<std::string> load_file(const std::string& id, const std::string& name) const;
     Result<> remove_file(const std::string& id, const std::string& name) const;
     Result<> remove(const std::string& id) const;

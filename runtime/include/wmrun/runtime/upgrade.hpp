@@ -16,7 +16,7 @@ struct UpgradeOptions {
     std::string image;  // the new image's name in the container's store; empty for a rollback
     std::string repo;   // empty: the repository of the container's snapshot policy
     std::string check;  // sh -c CMD inside the container must exit 0 for it to count as ready
-    bool wait_notify = false;  // it must send READY=1 on NOTIFY_SOCKET
+    bool wait_notify = false;              // it must send READY=1 on NOTIFY_SOCKET
     std::int64_t timeout_ms = 30000;       // from its start to ready
     std::int64_t stop_timeout_ms = 10000;  // SIGTERM to SIGKILL
 };
