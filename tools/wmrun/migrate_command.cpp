@@ -69,9 +69,10 @@ Result<int> migrate(const runtime::GlobalOptions& g, MigrateArgs& a) {
         return 0;
     }
     print(fmt::format(
-        "migrated {}: {} rounds, {} bytes sent ({} image blobs), downtime {:.3f} s, "
+        "migrated {}: {} snapshot{} sent, {} bytes ({} image blobs), downtime {:.3f} s, "
         "total {:.3f} s\n",
-        r.id, r.rounds.size(), r.bytes_sent, r.blobs_sent, r.downtime_seconds, r.total_seconds));
+        r.id, r.rounds.size(), r.rounds.size() == 1 ? "" : "s", r.bytes_sent, r.blobs_sent,
+        r.downtime_seconds, r.total_seconds));
     return 0;
 }
 

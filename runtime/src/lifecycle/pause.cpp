@@ -18,6 +18,7 @@ namespace {
 // frozen must not have its marker thaw a pause that came after.
 void forget_snapshot_freeze(const StateStore& store, const std::string& id) {
     ::unlink((store.dir(id) + "/" + kSnapshotFreezeMarker).c_str());
+    ::unlink((store.dir(id) + "/" + kMigrateUnconfirmedMarker).c_str());
 }
 
 Result<CgroupHandle> cgroup_of(const StateStore& store, const ContainerState& s,

@@ -213,10 +213,12 @@ class Receiver {
     // The final snapshot as the volume layer, then the container made on the image and started.
     Result<> bring_up(const std::string& snapshot) {
         std::string dir = store_->container_dir(offer_.id);
-        WM_CHECK(mkdir_all(dir + "/upper"));
+        // First, until DONE: should we die from here on, the next receive of this id removes
+        // what we made.
+        WM_CHECK(mkdir_all(dir));
         made_volume_layer_ = true;
-        // Until DONE: should we die after the start, the next receive of this id removes it.
         WM_CHECK(write_file_atomic(marker(), "unconfirmed\n", 0600));
+        WM_CHECK(mkdir_all(dir + "/upper"));
         WM_CHECK(restore_snapshot(g_, *repo_, snapshot, offer_.id, t_.store, {}));
         std::vector<std::string> create = {"create",  "--image", offer_.image,
                                            "--store", t_.store,  offer_.id};

@@ -153,13 +153,13 @@ class Sender {
         report_.id = o_.id;
         report_.image = src_.state.image;
         report_.was_running = src_.status == Status::running || src_.status == Status::paused;
+        // A migration that ended while it held the container frozen left it so: thawed at once
+        // if its receiver was never told to start it, else only once this receiver has removed
+        // the copy that one may have started.
+        WM_CHECK(thaw_left_frozen());
         WM_CHECK(handshake());
-        // A migration killed while it held the container frozen left it so; thawed only now,
-        // once the receiver has removed what that one may have started there.
-        if (WM_TRY(thaw_after_killed_snapshot(g_, o_.id))) {
-            StateStore states(g_.root);
-            src_.status = current_status(states, WM_TRY(states.load(o_.id)));
-        }
+        WM_CHECK(StateStore(g_.root).remove_file(o_.id, kMigrateUnconfirmedMarker));
+        WM_CHECK(thaw_left_frozen());
         WM_CHECK(send_image());
         // While it runs: each round copies what changed since the one before.
         if (report_.was_running && src_.status == Status::running)
@@ -181,6 +181,14 @@ class Sender {
     migrate::Channel ch_;
     MigrateReport report_;
     std::string base_;  // the newest snapshot of this volume layer the receiver holds
+
+    Result<> thaw_left_frozen() {
+        if (WM_TRY(thaw_after_killed_snapshot(g_, o_.id))) {
+            StateStore states(g_.root);
+            src_.status = current_status(states, WM_TRY(states.load(o_.id)));
+        }
+        return {};
+    }
 
     Result<> handshake() {
         // Every snapshot here, this volume layer's last: the receiver names those it holds a
@@ -288,7 +296,9 @@ class Sender {
     Result<> thaw_marked() {
         WM_CHECK(cgroup_.manager()->thaw());
         frozen_by_us_ = false;
-        return StateStore(g_.root).remove_file(o_.id, kSnapshotFreezeMarker);
+        StateStore store(g_.root);
+        WM_CHECK(store.remove_file(o_.id, kMigrateUnconfirmedMarker));
+        return store.remove_file(o_.id, kSnapshotFreezeMarker);
     }
     CgroupHandle cgroup_;
     bool frozen_by_us_ = false;
@@ -296,8 +306,10 @@ class Sender {
 
     Result<> final_delta_and_start() {
         WM_CHECK(round(true));
-        WM_CHECK(ch_.send_json("STRT", {{"snapshot", base_}}));
+        if (frozen_by_us_)
+            WM_CHECK(StateStore(g_.root).save_file(o_.id, kMigrateUnconfirmedMarker, "1\n"));
         asked_to_start_ = true;
+        WM_CHECK(ch_.send_json("STRT", {{"snapshot", base_}}));
         WM_CHECK(ch_.expect_json("UPOK"));
         return {};
     }

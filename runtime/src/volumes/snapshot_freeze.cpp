@@ -162,15 +162,16 @@ Result<bool> thaw_after_killed_snapshot(const GlobalOptions& g, const std::strin
     bool alive = std::sscanf(text->c_str(), "%lld %llu", &pid, &start) == 2 && pid > 0 &&
                  process_alive(static_cast<pid_t>(pid), start);
     if (alive) return false;  // a snapshot still reading
+    // A migration that may have started the container elsewhere: not ours to thaw.
+    if (store.load_file(id, kMigrateUnconfirmedMarker)) return false;
     bool thawed = false;
     if (current_status(store, state) == Status::paused) {
         auto cgroup = CgroupHandle::load(state);
         if (cgroup.valid()) {
             WM_CHECK(cgroup.manager()->thaw());
             thawed = true;
-            log::warn("thawed container " + id +
-                      ", left frozen by a snapshot that was killed (pid " + std::to_string(pid) +
-                      ")");
+            log::warn("thawed container " + id + ", left frozen by a snapshot or migration that " +
+                      "ended (pid " + std::to_string(pid) + ")");
         }
     }
     WM_CHECK(store.remove_file(id, kSnapshotFreezeMarker));

@@ -49,6 +49,10 @@ Result<std::unique_ptr<FreezeGuard>> freeze_for_snapshot(const GlobalOptions& g,
 
 // The marker file; pause, resume and hibernate remove it, since the freeze is theirs from then.
 inline constexpr const char* kSnapshotFreezeMarker = "snapshot-freeze";
+// Beside it while a migration's receiver was told to start the container and has not
+// confirmed: the container may run there, so nothing but that migration (run again, once the
+// receiver removed its copy) or the user (resume, which removes both) may thaw it here.
+inline constexpr const char* kMigrateUnconfirmedMarker = "migrate-unconfirmed";
 
 // Holds back the signals that end a process by default and that people, a timer's stop and a
 // shutdown send (SIGTERM, SIGINT, SIGHUP, SIGQUIT) in this thread, and in the threads it starts
@@ -67,7 +71,7 @@ class EndingSignalsHeld {
     bool held_ = true;
 };
 
-// Thaws a container that a killed snapshot left frozen (the marker's process is gone) and
+// Thaws a container that a killed snapshot (or a migration that ended while it held it frozen) left frozen (the marker's process is gone) and
 // removes the marker; true when it thawed. Snapshots of the container call it first.
 Result<bool> thaw_after_killed_snapshot(const GlobalOptions& g, const std::string& id);
 
