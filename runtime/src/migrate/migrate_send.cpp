@@ -240,7 +240,9 @@ class Sender {
         auto sent_before = ch_.bytes_sent();
         snapshot::CreateOptions opt;
         opt.tags = {"migrate"};
-        auto snap = WM_TRY(create_snapshot(g_, repo_, o_.id, std::move(opt)));
+        // A copy made while it runs is not frozen: the frozen final delta reads again every file
+        // that changed since (a first copy reads every file, which would freeze it that long).
+        auto snap = WM_TRY(create_snapshot(g_, repo_, o_.id, std::move(opt), frozen));
         WM_CHECK(ch_.send_json("SNAP", {{"since", base_}}));
         WM_CHECK(ch_.send_snapshot(repo_, snap.result.id, base_));
         auto got = WM_TRY(ch_.expect_json("RCVD"));
@@ -346,9 +348,13 @@ Result<MigrateReport> migrate_container(const GlobalOptions& g, const MigrateOpt
         if (auto policy = WM_TRY(load_snapshot_policy(g, o.id))) repo_dir = policy->repo;
     if (repo_dir.empty())
         return fail("", o.id, "--repo is needed (the container has no snapshot policy naming one)");
-    auto repo = WM_TRY(snapshot::Repository::open(repo_dir));
+    auto repo = snapshot::Repository::open(repo_dir);
+    if (!repo)
+        return fail("", repo_dir,
+                    "not a snapshot repository (" + repo.error().message() +
+                        "); make one with wmrun snapshot init --repo " + repo_dir);
     auto peer = WM_TRY(Peer::start(o));
-    Sender sender(g, o, std::move(src), std::move(repo), std::move(peer));
+    Sender sender(g, o, std::move(src), std::move(*repo), std::move(peer));
     return sender.run();
 }
 

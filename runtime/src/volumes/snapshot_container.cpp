@@ -61,7 +61,8 @@ bool names_container(const GlobalOptions& g, const std::string& arg) {
 }
 
 Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Repository& repo,
-                                       const std::string& source, snapshot::CreateOptions opt) {
+                                       const std::string& source, snapshot::CreateOptions opt,
+                                       bool consistent) {
     SnapshotReport report;
     if (opt.hostname.empty()) opt.hostname = snapshot::local_hostname();
     // The freeze: taken in before_read, released in after_read, timed from the freeze call to
@@ -75,7 +76,7 @@ Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Reposit
         auto src = WM_TRY(snapshot_source(g, source));
         report.source = src.dir;
         opt.include = src.include;
-        if (src.status == Status::running) {
+        if (src.status == Status::running && consistent) {
             signals.emplace();
             opt.before_read = [&]() -> Result<> {
                 freeze_start = Clock::now();

@@ -32,8 +32,12 @@ Result<std::string> recorded_source(const GlobalOptions& g, const std::string& a
 // if it is running) or a directory. Without opt.parent, the snapshot is incremental to the
 // newest one of the same source (recorded_source) made on the same host (opt.hostname, by
 // default this one): a second snapshot of an unchanged tree reads no file contents.
+// `consistent` false reads a running container without freezing it: a migration's copies made
+// while it runs, which the frozen final delta then corrects (every file changed since is read
+// again, its metadata being newer than what the copy recorded).
 Result<SnapshotReport> create_snapshot(const GlobalOptions& g, snapshot::Repository& repo,
-                                       const std::string& source, snapshot::CreateOptions opt);
+                                       const std::string& source, snapshot::CreateOptions opt,
+                                       bool consistent = true);
 
 // TARGET is a container when it is a bare name known under g.root, or one whose volume layer
 // was left in `store` by a delete without --volumes: its upper/ and volumes/ are replaced
