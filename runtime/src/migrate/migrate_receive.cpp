@@ -213,12 +213,18 @@ class Receiver {
     // The final snapshot as the volume layer, then the container made on the image and started.
     Result<> bring_up(const std::string& snapshot) {
         std::string dir = store_->container_dir(offer_.id);
-        // First, until DONE: should we die from here on, the next receive of this id removes
-        // what we made.
-        WM_CHECK(mkdir_all(dir));
+        // The directory appears with its marker in it (made aside, renamed into place): should
+        // we die from here on until DONE, the next receive of this id removes what we made.
+        std::string aside = t_.store + "/tmp/migrating-XXXXXX";
+        if (::mkdtemp(aside.data()) == nullptr) return sys_error("mkdtemp", aside);
+        WM_CHECK(write_file_atomic(aside + "/" + kMarker, "unconfirmed\n", 0600));
+        WM_CHECK(mkdir_all(aside + "/upper"));
+        if (::rename(aside.c_str(), dir.c_str()) < 0) {
+            auto err = sys_error("rename", aside + " to " + dir);
+            (void)remove_all(aside);
+            return err;
+        }
         made_volume_layer_ = true;
-        WM_CHECK(write_file_atomic(marker(), "unconfirmed\n", 0600));
-        WM_CHECK(mkdir_all(dir + "/upper"));
         WM_CHECK(restore_snapshot(g_, *repo_, snapshot, offer_.id, t_.store, {}));
         std::vector<std::string> create = {"create",  "--image", offer_.image,
                                            "--store", t_.store,  offer_.id};
