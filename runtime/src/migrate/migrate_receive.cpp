@@ -66,6 +66,8 @@ Result<Offer> parse_offer(const Json& j) {
 
 // In the new container's directory of the store from its creation until the sender's DONE.
 constexpr const char* kMarker = "migrating";
+// Beside it, and kept: the snapshot the container was made from.
+constexpr const char* kMadeFrom = "migrated-from";
 
 class Receiver {
   public:
@@ -98,6 +100,7 @@ class Receiver {
 
     Result<> serve() {
         offer_ = WM_TRY(parse_offer(WM_TRY(ch_.expect_json("HELO"))));
+        if (auto from = made_here_from(); !from.empty()) return answer_completed(from);
         WM_CHECK(open_target());
         WM_CHECK(say_what_we_have());
         for (;;) {
@@ -126,6 +129,29 @@ class Receiver {
     }
 
     std::string marker() const { return store_->container_dir(offer_.id) + "/" + kMarker; }
+
+    // A container of that id that a migration made here and completed (no marker left): the
+    // snapshot it was made from. A sender killed after our DONE asks again; if that snapshot
+    // is its final one, it only has its own end left to do.
+    std::string made_here_from() const {
+        auto state = StateStore(g_.root).load(offer_.id);
+        if (!state || state->image_store.empty()) return "";
+        std::string dir = state->image_store + "/containers/" + offer_.id;
+        if (path_exists(dir + "/" + kMarker)) return "";
+        std::string from = read_file(dir + "/" + kMadeFrom).value_or("");
+        while (!from.empty() && from.back() == '\n')
+            from.pop_back();
+        return from;
+    }
+
+    Result<> answer_completed(const std::string& from) {
+        done_ = true;  // nothing here is ours to remove
+        WM_CHECK(ch_.send_json("HAVE", {{"completed", from}}));
+        auto f = WM_TRY(ch_.receive());
+        if (f.type == "DONE") return {};
+        if (f.type == "ERRO") return fail("the sender", "", f.payload);
+        return fail("migration channel", "", "unexpected " + f.type + " frame");
+    }
 
     Result<> open_target() {
         StateStore states(g_.root);
@@ -226,6 +252,7 @@ class Receiver {
         }
         made_volume_layer_ = true;
         WM_CHECK(restore_snapshot(g_, *repo_, snapshot, offer_.id, t_.store, {}));
+        WM_CHECK(write_file_atomic(dir + "/" + kMadeFrom, snapshot + "\n", 0600));
         std::vector<std::string> create = {"create",  "--image", offer_.image,
                                            "--store", t_.store,  offer_.id};
         if (!offer_.args.empty()) {

@@ -158,6 +158,11 @@ class Sender {
         // the copy that one may have started.
         WM_CHECK(thaw_left_frozen());
         WM_CHECK(handshake());
+        if (completed_) {
+            WM_CHECK(end_completed());
+            report_.total_seconds = since(start);
+            return report_;
+        }
         WM_CHECK(StateStore(g_.root).remove_file(o_.id, kMigrateUnconfirmedMarker));
         WM_CHECK(thaw_left_frozen());
         WM_CHECK(send_image());
@@ -206,6 +211,7 @@ class Sender {
                                         {"repository", snapshot::repository_id(repo_)},
                                         {"snapshots", snaps}}));
         auto have = WM_TRY(ch_.expect_json("HAVE"));
+        if (have.contains("completed")) return check_completed(have.value("completed", ""));
         have_blobs_ = have.value("blobs", Json::array());
         // Snapshots come oldest first: the last one the receiver has is the newest.
         for (const auto& id : have.value("snapshots", Json::array()))
@@ -217,6 +223,39 @@ class Sender {
         return {};
     }
     Json have_blobs_;
+    bool completed_ = false;
+
+    // The receiver runs a container of that id made from `from`: an earlier run of this
+    // migration, killed after the receiver's DONE, if the source is the stopped container it
+    // left and `from` its final copy. Anything else is another container of that id.
+    Result<> check_completed(const std::string& from) {
+        std::string last;
+        for (const auto& s : WM_TRY(repo_.list()))
+            if (s.source == src_.snapshot_source &&
+                std::find(s.tags.begin(), s.tags.end(), "migrate") != s.tags.end())
+                last = s.id;
+        if (src_.status == Status::stopped && !from.empty() && from == last) {
+            completed_ = true;
+            return {};
+        }
+        (void)ch_.send("ERRO", "container with given ID already exists there");
+        return fail("", o_.target_id.empty() ? o_.id : o_.target_id,
+                    "container with given ID already exists there");
+    }
+
+    // The end an earlier run did not get to: the receiver is told, the source deleted.
+    Result<> end_completed() {
+        log::warn("migrate " + o_.id +
+                  ": already running there from its final copy; deleting "
+                  "it here");
+        WM_CHECK(ch_.send_json("DONE", Json::object()));
+        if (o_.remove_source)
+            WM_CHECK(delete_container_volumes(g_, o_.id, true, src_.state.image_store));
+        else
+            WM_CHECK(delete_container(g_, o_.id, true));
+        (void)peer_.wait();
+        return {};
+    }
 
     Result<> send_image() {
         auto store = WM_TRY(overlay::Store::open(src_.state.image_store));
@@ -322,7 +361,10 @@ class Sender {
     // layer the final one) and the receiver removes its copy: a retry completes.
     Result<> end_source() {
         if (report_.was_running) {
-            WM_CHECK(kill_container(g_, o_.id, SIGKILL, true));
+            // Already stopped: an earlier run of this migration, killed after it sent SIGKILL,
+            // left the processes to die at the thaw that started this one.
+            if (auto k = kill_container(g_, o_.id, SIGKILL, true); !k && k.error().err != ESRCH)
+                return k;
             if (frozen_by_us_) WM_CHECK(thaw_marked());
         }
         if (auto done = ch_.send_json("DONE", Json::object()); !done)
