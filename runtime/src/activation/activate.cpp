@@ -164,9 +164,8 @@ class Activator {
     // from a sealed copy of the binary (docs/security.md) and exits once the init waits for
     // start. The init is then ours to reap: the activator is a child subreaper.
     Result<> spawn_create() {
-        std::vector<std::string> args = {"wmrun", "--root", g_.root};
-        if (g_.systemd_cgroup) args.push_back("--systemd-cgroup");
-        args.insert(args.end(), {"--rootless", g_.rootless ? "true" : "false", "create"});
+        std::vector<std::string> args = wmrun_argv(g_);
+        args.push_back("create");
         if (!o_.image.empty()) {
             args.insert(args.end(), {"--image", o_.image});
             if (!o_.store.empty()) args.insert(args.end(), {"--store", o_.store});

@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "migrate/channel.hpp"
+#include "volumes/image_bundle.hpp"
 #include "volumes/upgrade_steps.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json_fields.hpp"
@@ -155,9 +156,7 @@ class Receiver {
 
     Result<> open_target() {
         StateStore states(g_.root);
-        store_.emplace(
-            WM_TRY(overlay::Store::open(t_.store, g_.rootless ? overlay::WhiteoutMode::rootless
-                                                              : overlay::WhiteoutMode::root)));
+        store_.emplace(WM_TRY(overlay::Store::open(t_.store, whiteout_mode(g_.rootless))));
         if (path_exists(marker())) {
             // What a migration that never got to DONE started here: the source still has the
             // container (frozen, or stopped with the final volume layer), so this copy goes.

@@ -11,11 +11,11 @@
 #include "lifecycle/cgroup_setup.hpp"
 #include "migrate/channel.hpp"
 #include "process/process_setup.hpp"
+#include "volumes/image_bundle.hpp"
 #include "volumes/snapshot_freeze.hpp"
 #include "volumes/upgrade_steps.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
-#include "wmrun/base/process.hpp"
 #include "wmrun/base/syscall.hpp"
 #include "wmrun/cgroups/manager.hpp"
 #include "wmrun/overlay/store.hpp"
@@ -82,11 +82,7 @@ class Peer {
     int fd() const { return fd_.get(); }
     int wait() {
         if (pid_ < 0) return -1;
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return wait_status(std::exchange(pid_, -1));
     }
 
   private:
@@ -115,9 +111,7 @@ Result<Source> inspect(const GlobalOptions& g, const std::string& id) {
     auto config = WM_TRY(container_config(states, s.state));
     if (config.contains("process") && config["process"].value("terminal", false))
         return fail("", id, "a container with a terminal cannot be started detached there");
-    auto store = WM_TRY(
-        overlay::Store::open(s.state.image_store, s.state.rootless ? overlay::WhiteoutMode::rootless
-                                                                   : overlay::WhiteoutMode::root));
+    auto store = WM_TRY(overlay::Store::open(s.state.image_store, whiteout_mode(s.state.rootless)));
     s.image = WM_TRY(store.get(s.state.image));
     s.args = command_beyond_image(config, s.image.config.config);
     s.snapshot_source = WM_TRY(recorded_source(g, id));
@@ -323,10 +317,7 @@ class Sender {
     }
 
     Result<> freeze_marked() {
-        StateStore store(g_.root);
-        auto self = WM_TRY(process_start_time(::getpid()));
-        WM_CHECK(store.save_file(o_.id, kSnapshotFreezeMarker,
-                                 std::to_string(::getpid()) + " " + std::to_string(self)));
+        WM_CHECK(mark_frozen_by_us(StateStore(g_.root), o_.id));
         cgroup_ = CgroupHandle::load(src_.state);
         if (!cgroup_.valid()) return fail("freeze", o_.id, "container has no cgroup", ENOTSUP);
         WM_CHECK(cgroup_.manager()->freeze());

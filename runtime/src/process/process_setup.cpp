@@ -93,6 +93,13 @@ void close_fds_except(unsigned first, std::vector<int> keep) {
     sys::close_range(next, ~0U, 0);
 }
 
+std::vector<std::string> wmrun_argv(const GlobalOptions& g) {
+    std::vector<std::string> argv = {"wmrun", "--root", g.root};
+    if (g.systemd_cgroup) argv.push_back("--systemd-cgroup");
+    argv.insert(argv.end(), {"--rootless", g.rootless ? "true" : "false"});
+    return argv;
+}
+
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
     std::vector<char*> out;
     out.reserve(v.size() + 1);

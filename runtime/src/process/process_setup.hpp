@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "wmrun/base/error.hpp"
+#include "wmrun/runtime/container.hpp"
 #include "wmrun/runtime/spec.hpp"
 
 namespace wmrun::runtime {
@@ -42,5 +43,10 @@ void close_fds_except(unsigned first, std::vector<int> keep);
 
 // NULL-terminated argv/envp views for execve.
 std::vector<char*> c_strings(const std::vector<std::string>& v);
+
+// The argv of this binary run again as a wmrun command with the same global options (--root,
+// --systemd-cgroup, --rootless); the caller appends the command. It is exec'd from
+// /proc/self/exe, and re-executes itself sealed where it enters a container.
+std::vector<std::string> wmrun_argv(const GlobalOptions& g);
 
 }  // namespace wmrun::runtime

@@ -25,10 +25,6 @@ constexpr const char* kDefaultPath =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr off_t kMaxAccountsFile = 4 << 20;
 
-overlay::WhiteoutMode whiteout_mode(bool rootless) {
-    return rootless ? overlay::WhiteoutMode::rootless : overlay::WhiteoutMode::root;
-}
-
 bool all_digits(const std::string& s) {
     return !s.empty() &&
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -204,6 +200,10 @@ Result<Prepared> prepare(const GlobalOptions& g, const std::string& id, const Im
 }
 
 }  // namespace
+
+overlay::WhiteoutMode whiteout_mode(bool rootless) {
+    return rootless ? overlay::WhiteoutMode::rootless : overlay::WhiteoutMode::root;
+}
 
 Result<ImageUser> resolve_image_user(int rootfd, const std::string& spec) {
     auto colon = spec.find(':');

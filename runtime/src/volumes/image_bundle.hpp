@@ -9,9 +9,14 @@
 #include <vector>
 
 #include "wmrun/base/error.hpp"
+#include "wmrun/overlay/store.hpp"
 #include "wmrun/runtime/container.hpp"
 
 namespace wmrun::runtime {
+
+// How a store's layers write whiteouts: as root (char devices, trusted.overlay.*) or
+// rootless (the user.overlay.* forms).
+overlay::WhiteoutMode whiteout_mode(bool rootless);
 
 // Who the image's User field names, resolved against the image's /etc/passwd and /etc/group.
 struct ImageUser {

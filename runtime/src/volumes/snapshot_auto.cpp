@@ -33,15 +33,24 @@ bool has_tag(const snapshot::SnapshotInfo& s, const std::string& tag) {
     return std::find(s.tags.begin(), s.tags.end(), tag) != s.tags.end();
 }
 
-// The container's automatic snapshots on this host, oldest first.
-Result<std::vector<snapshot::SnapshotInfo>> automatic_snapshots(snapshot::Repository& repo,
-                                                                const std::string& source,
-                                                                const std::string& host) {
-    auto all = WM_TRY(repo.list());
+// The container's automatic snapshots on this host, oldest first, of a repository's list.
+std::vector<snapshot::SnapshotInfo> automatic_snapshots(std::vector<snapshot::SnapshotInfo> all,
+                                                        const std::string& source,
+                                                        const std::string& host) {
     std::erase_if(all, [&](const snapshot::SnapshotInfo& s) {
         return s.source != source || s.hostname != host || !has_tag(s, kAutoTag);
     });
     return all;
+}
+
+// The parent create_snapshot would look up: the newest snapshot of the source on this host,
+// automatic or not.
+std::string newest_of(const std::vector<snapshot::SnapshotInfo>& all, const std::string& source,
+                      const std::string& host) {
+    std::string id;
+    for (const auto& s : all)  // oldest first
+        if (s.source == source && s.hostname == host) id = s.id;
+    return id;
 }
 
 // Seconds until the next snapshot is due; 0 or less: due now. A timer that fires every N
@@ -64,7 +73,7 @@ Result<std::vector<std::string>> apply_retention(snapshot::Repository& repo,
                                                  const std::string& host) {
     std::vector<std::string> remove;
     if (p.keep.empty()) return remove;
-    auto autos = WM_TRY(automatic_snapshots(repo, source, host));
+    auto autos = automatic_snapshots(WM_TRY(repo.list()), source, host);
     for (auto& group : snapshot::plan_forget(autos, p.keep, {}, snapshot::Calendar::local))
         for (auto& d : group.decisions)
             if (!d.keep) remove.push_back(d.snapshot.id);
@@ -85,9 +94,10 @@ Result<> snapshot_one(const GlobalOptions& g, const std::string& id, const Snaps
     auto repo = WM_TRY(snapshot::Repository::open(p.repo, *rq.limits));
     std::string source = WM_TRY(recorded_source(g, id));
     std::string host = snapshot::local_hostname();
+    // One listing (it reads every manifest) serves the due check and the parent.
+    auto all = WM_TRY(repo.list());
     if (!rq.force) {
-        auto left =
-            due_in(WM_TRY(automatic_snapshots(repo, source, host)), p.every_seconds, rq.now_ns);
+        auto left = due_in(automatic_snapshots(all, source, host), p.every_seconds, rq.now_ns);
         if (left > 0) {
             out.action = Action::not_due;
             out.next_in_seconds = left;
@@ -96,6 +106,7 @@ Result<> snapshot_one(const GlobalOptions& g, const std::string& id, const Snaps
     }
     snapshot::CreateOptions opt;
     opt.hostname = host;
+    opt.parent = newest_of(all, source, host);
     opt.tags = {kAutoTag};
     if (!rq.reason.empty()) opt.tags.push_back(rq.reason);
     for (const auto& t : p.tags)

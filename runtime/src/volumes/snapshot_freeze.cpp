@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "lifecycle/cgroup_setup.hpp"
+#include "volumes/image_bundle.hpp"
 #include "volumes/snapshot_freeze.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/log.hpp"
@@ -123,16 +124,19 @@ Result<std::unique_ptr<FreezeGuard>> freeze_for_snapshot(const GlobalOptions& g,
         cgroup = CgroupHandle::load(state);
         if (!cgroup.valid())
             return fail("freeze for snapshot", id, "container has no cgroup", ENOTSUP);
-        // Who froze it, for the next snapshot to thaw it should we be killed meanwhile.
-        auto self = WM_TRY(process_start_time(::getpid()));
-        WM_CHECK(store.save_file(id, kSnapshotFreezeMarker,
-                                 std::to_string(::getpid()) + " " + std::to_string(self)));
+        WM_CHECK(mark_frozen_by_us(store, id));
         if (auto frozen = cgroup.manager()->freeze(); !frozen) {
             ::unlink(marker.c_str());
             return std::unexpected(frozen.error());
         }
     }
     return std::make_unique<CgroupFreeze>(std::move(lock), std::move(cgroup), marker);
+}
+
+Result<> mark_frozen_by_us(const StateStore& store, const std::string& id) {
+    auto self = WM_TRY(process_start_time(::getpid()));
+    return store.save_file(id, kSnapshotFreezeMarker,
+                           std::to_string(::getpid()) + " " + std::to_string(self));
 }
 
 EndingSignalsHeld::EndingSignalsHeld() {
@@ -200,8 +204,7 @@ Result<> replace_volume_layer(const GlobalOptions& g, const std::string& id,
         store_root = state->image_store;
         rootless = state->rootless;
     }
-    auto ostore = WM_TRY(overlay::Store::open(
-        store_root, rootless ? overlay::WhiteoutMode::rootless : overlay::WhiteoutMode::root));
+    auto ostore = WM_TRY(overlay::Store::open(store_root, whiteout_mode(rootless)));
     std::string cdir = ostore.container_dir(id);
     if (!is_dir(cdir + "/upper"))
         return fail("restore into container", cdir, "no volume layer for this container", ENOENT);

@@ -49,6 +49,10 @@ Result<std::unique_ptr<FreezeGuard>> freeze_for_snapshot(const GlobalOptions& g,
 
 // The marker file; pause, resume and hibernate remove it, since the freeze is theirs from then.
 inline constexpr const char* kSnapshotFreezeMarker = "snapshot-freeze";
+// Writes the marker naming this process (pid and start time), before it freezes the container:
+// should it be killed meanwhile, the next snapshot of the container thaws it.
+Result<> mark_frozen_by_us(const StateStore& store, const std::string& id);
+
 // Beside it while a migration's receiver was told to start the container and has not
 // confirmed: the container may run there, so nothing but that migration (run again, once the
 // receiver removed its copy) or the user (resume, which removes both) may thaw it here.
@@ -71,8 +75,9 @@ class EndingSignalsHeld {
     bool held_ = true;
 };
 
-// Thaws a container that a killed snapshot (or a migration that ended while it held it frozen) left frozen (the marker's process is gone) and
-// removes the marker; true when it thawed. Snapshots of the container call it first.
+// Thaws a container that a killed snapshot, or a migration that ended while it held it frozen,
+// left frozen (the marker's process is gone), and removes the marker; true when it thawed.
+// Snapshots of the container call it first.
 Result<bool> thaw_after_killed_snapshot(const GlobalOptions& g, const std::string& id);
 
 }  // namespace wmrun::runtime

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include "volumes/image_bundle.hpp"
 #include "volumes/upgrade_steps.hpp"
 #include "wmrun/base/fs.hpp"
 #include "wmrun/base/json_fields.hpp"
@@ -82,10 +83,6 @@ Result<std::optional<Record>> load_record(const Target& t) {
     return std::optional<Record>(std::move(*r));
 }
 
-overlay::WhiteoutMode whiteouts(const GlobalOptions& g) {
-    return g.rootless ? overlay::WhiteoutMode::rootless : overlay::WhiteoutMode::root;
-}
-
 Result<Target> inspect(const GlobalOptions& g, const std::string& id) {
     StateStore states(g.root);
     auto state = WM_TRY(states.load(id));
@@ -101,7 +98,7 @@ Result<Target> inspect(const GlobalOptions& g, const std::string& id) {
         if (errno != EINTR) return sys_error("flock", dir);
     auto layers = WM_TRY(read_json_file(dir + "/layers.json"));
     t.manifest = layers.value("manifest", "");
-    auto store = WM_TRY(overlay::Store::open(t.store, whiteouts(g)));
+    auto store = WM_TRY(overlay::Store::open(t.store, whiteout_mode(g.rootless)));
     auto image = WM_TRY(store.get(t.image));
     t.args = command_beyond_image(config, image.config.config);
     t.policy = WM_TRY(load_snapshot_policy(g, id));
@@ -155,7 +152,7 @@ Result<> restore_and_bring_up(const GlobalOptions& g, const Target& t, snapshot:
 // The old image must still be the one the container ran on: a name imported again since names
 // other layers, under which the restored volume layer would not be what it was.
 Result<> check_same_image(const GlobalOptions& g, const Target& t, const Record& r) {
-    auto store = WM_TRY(overlay::Store::open(t.store, whiteouts(g)));
+    auto store = WM_TRY(overlay::Store::open(t.store, whiteout_mode(g.rootless)));
     auto image = WM_TRY(store.get(r.from));
     if (!r.from_manifest.empty() && image.record.manifest.digest.str() != r.from_manifest)
         return fail("roll back", t.id,
@@ -169,7 +166,7 @@ Result<> check_same_image(const GlobalOptions& g, const Target& t, const Record&
 Result<UpgradeReport> upgrade_container(const GlobalOptions& g, const UpgradeOptions& o) {
     auto t = WM_TRY(inspect(g, o.id));
     {
-        auto store = WM_TRY(overlay::Store::open(t.store, whiteouts(g)));
+        auto store = WM_TRY(overlay::Store::open(t.store, whiteout_mode(g.rootless)));
         WM_CHECK(store.get(o.image));
     }
     auto repo = WM_TRY(open_repo(t, o.repo));

@@ -41,14 +41,6 @@ bool readable_by(int fd, UpgradeClock::time_point deadline) {
     }
 }
 
-int wait_status(pid_t pid) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
-}
-
 Result<Status> status_of(const GlobalOptions& g, const std::string& id) {
     StateStore store(g.root);
     auto state = WM_TRY(store.load(id));
@@ -79,9 +71,7 @@ Result<int> spawn_wmrun(const GlobalOptions& g, const std::vector<std::string>& 
                         const std::vector<std::string>& args, const std::string& notify_socket,
                         UpgradeClock::time_point deadline, const std::string& what,
                         bool null_stdio) {
-    std::vector<std::string> full = {"wmrun", "--root", g.root, "--rootless",
-                                     g.rootless ? "true" : "false"};
-    if (g.systemd_cgroup) full.push_back("--systemd-cgroup");
+    std::vector<std::string> full = wmrun_argv(g);
     full.insert(full.end(), global_args.begin(), global_args.end());
     full.insert(full.end(), args.begin(), args.end());
     auto argv = c_strings(full);
@@ -115,6 +105,14 @@ Result<int> spawn_wmrun(const GlobalOptions& g, const std::vector<std::string>& 
 }
 
 }  // namespace
+
+int wait_status(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
 
 Result<int> run_wmrun(const GlobalOptions& g, const std::vector<std::string>& args,
                       const std::string& notify_socket, UpgradeClock::time_point deadline,

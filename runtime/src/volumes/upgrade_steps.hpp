@@ -24,6 +24,9 @@ using UpgradeClock = std::chrono::steady_clock;
 std::vector<std::string> command_beyond_image(const Json& config,
                                               const overlay::ContainerConfig& image);
 
+// Reaps child `pid` and returns its exit status as a shell reports it (128 + signal).
+int wait_status(pid_t pid);
+
 // `wmrun --root R --rootless X [--systemd-cgroup] ARGS...` from this binary, its stdout and
 // stderr our stderr; NOTIFY_SOCKET set to `notify_socket`, or unset when that is empty. Returns its
 // exit status, or fails naming `what` when it does not exit by `deadline` (it is killed).
